@@ -1,0 +1,470 @@
+"""Knights-and-knaves puzzles with a unique solution and a step-by-step deduction.
+
+Knights always tell the truth, knaves always lie. Each inhabitant makes one statement built from
+"X is a knight/knave", not, and, or, implication and equivalence (depth <= 2, width <= 2, as in
+the puzzles of Logic-RL / the K&K benchmark).
+
+Speed comes from truth tables as Python integers: bit `a` of a mask is set when assignment `a`
+(bit i of a = person i is a knight) makes the formula true, so evaluating a statement over all
+2^n assignments is a handful of big-int operations. Uniqueness is a popcount of the AND of
+everyone's consistency mask.
+
+The deduction resolves one person per step: the person whose role follows from the fewest
+statements given what is already known (ties: the earliest-introduced person). Each step's
+text is produced by propagating those statements (direct reasoning, or assuming the opposite
+role and reaching a contradiction), and the role it concludes is checked against the solution.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from functools import cache
+from itertools import product
+
+from training.data.example import Example, content_id
+from training.data.splits import split_of, split_seed
+
+NAMES: tuple[str, ...] = (
+    "Zoey", "Oliver", "Aurora", "William", "Lily", "Jack", "Mia", "Ethan", "Chloe", "Lucas",
+    "Emma", "Noah", "Ava", "Liam", "Sofia", "Mason", "Harper", "Logan", "Ella", "James",
+    "Grace", "Henry", "Scarlett", "Owen", "Abigail", "Samuel", "Victoria", "Daniel", "Evelyn",
+    "Joseph", "Penelope", "David", "Riley", "Gabriel", "Nora", "Isaac", "Hazel", "Caleb",
+    "Violet", "Jacob",
+)  # fmt: skip
+
+MIN_PEOPLE, MAX_PEOPLE = 2, 8
+
+# A statement is a nested tuple: ("knight", i) | ("knave", i) | ("not", leaf)
+# | (op, leaf, leaf) with op in BINARY_OPS. Leaves have depth 1, so depth <= 2 and width <= 2
+# mean: a leaf, a negated leaf, or one binary operator over two leaves.
+Statement = tuple
+BINARY_OPS: tuple[str, ...] = ("and", "or", "->", "<=>")
+VERBS: tuple[str, ...] = ("said", "stated", "claimed", "remarked", "told you", "asserted")
+
+
+def role(is_knight: bool) -> str:
+    return "knight" if is_knight else "knave"
+
+
+@cache
+def _person_masks(n: int) -> tuple[tuple[int, ...], int]:
+    """(mask per person of the assignments where that person is a knight, all-ones mask)."""
+    full = (1 << (1 << n)) - 1
+    masks = []
+    for i in range(n):
+        m = 0
+        for a in range(1 << n):
+            if a >> i & 1:
+                m |= 1 << a
+        masks.append(m)
+    return tuple(masks), full
+
+
+def truth_mask(stmt: Statement, n: int) -> int:
+    """Assignments (as a bitmask over 2^n) under which `stmt` is true."""
+    person, full = _person_masks(n)
+    op = stmt[0]
+    if op == "knight":
+        return person[stmt[1]]
+    if op == "knave":
+        return full & ~person[stmt[1]]
+    if op == "not":
+        return full & ~truth_mask(stmt[1], n)
+    a, b = truth_mask(stmt[1], n), truth_mask(stmt[2], n)
+    if op == "and":
+        return a & b
+    if op == "or":
+        return a | b
+    if op == "->":
+        return (full & ~a) | b
+    if op == "<=>":
+        return full & ~(a ^ b)
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def consistency_mask(speaker: int, stmt: Statement, n: int) -> int:
+    """Assignments where the speaker's role agrees with their statement's truth."""
+    person, full = _person_masks(n)
+    return full & ~(person[speaker] ^ truth_mask(stmt, n))
+
+
+def solutions_mask(statements: list[Statement]) -> int:
+    n = len(statements)
+    _, acc = _person_masks(n)
+    for speaker, stmt in enumerate(statements):
+        acc &= consistency_mask(speaker, stmt, n)
+    return acc
+
+
+def solve(statements: list[Statement]) -> list[tuple[bool, ...]]:
+    """Every consistent assignment (tuple of is_knight per person), by brute force over 2^n."""
+    n = len(statements)
+    sols = solutions_mask(statements)
+    return [tuple(bool(a >> i & 1) for i in range(n)) for a in range(1 << n) if sols >> a & 1]
+
+
+def mentioned(stmt: Statement) -> set[int]:
+    if stmt[0] in ("knight", "knave"):
+        return {stmt[1]}
+    out: set[int] = set()
+    for child in stmt[1:]:
+        out |= mentioned(child)
+    return out
+
+
+def evaluate(stmt: Statement, facts: dict[int, bool]) -> bool | None:
+    """Truth of `stmt` given known roles, or None if it depends on someone unknown."""
+    op = stmt[0]
+    if op in ("knight", "knave"):
+        known = facts.get(stmt[1])
+        return None if known is None else known == (op == "knight")
+    if op == "not":
+        inner = evaluate(stmt[1], facts)
+        return None if inner is None else not inner
+    a, b = evaluate(stmt[1], facts), evaluate(stmt[2], facts)
+    # Short-circuit where one side already decides, as a person reasoning would.
+    if op == "and":
+        if a is False or b is False:
+            return False
+        return None if a is None or b is None else True
+    if op == "or":
+        if a is True or b is True:
+            return True
+        return None if a is None or b is None else False
+    if op == "->":
+        if a is False or b is True:
+            return True
+        return None if a is None or b is None else False
+    if a is None or b is None:  # "<=>"
+        return None
+    return a == b
+
+
+def render(stmt: Statement, names: list[str]) -> str:
+    op = stmt[0]
+    if op in ("knight", "knave"):
+        return f"{names[stmt[1]]} is a {op}"
+    if op == "not":
+        leaf = stmt[1]
+        return f"{names[leaf[1]]} is not a {leaf[0]}"
+    a, b = render(stmt[1], names), render(stmt[2], names)
+    if op == "and":
+        return f"{a} and {b}"
+    if op == "or":
+        return f"{a} or {b}"
+    if op == "->":
+        return f"if {a} then {b}"
+    return f"{a} if and only if {b}"
+
+
+def _capitalize(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def random_statement(rng: random.Random, speaker: int, n: int) -> Statement:
+    """A statement about others; a binary one may also mention the speaker (needed for n = 2,
+    where statements about the single other person alone never have a unique solution)."""
+    others = [i for i in range(n) if i != speaker]
+    r = rng.random()
+    if r < 0.25:
+        return (rng.choice(("knight", "knave")), rng.choice(others))
+    if r < 0.35:
+        return ("not", (rng.choice(("knight", "knave")), rng.choice(others)))
+    first = rng.choice(others)
+    second = rng.choice([i for i in range(n) if i != first])
+    pair = [(rng.choice(("knight", "knave")), first), (rng.choice(("knight", "knave")), second)]
+    rng.shuffle(pair)
+    return (rng.choice(BINARY_OPS), pair[0], pair[1])
+
+
+def canonical_key(statements: list[Statement]) -> str:
+    """Name-free form of a puzzle: the same logic under other names is the same puzzle."""
+    return f"kk/{len(statements)}/{statements!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Deduction
+
+
+@dataclass(frozen=True)
+class Step:
+    person: int
+    is_knight: bool
+    speakers: tuple[int, ...]  # whose statements the step uses
+    text: str
+
+
+def deduce(statements: list[Statement], names: list[str]) -> list[Step]:
+    """Resolve people one at a time, each from the fewest statements that force their role."""
+    n = len(statements)
+    person, full = _person_masks(n)
+    cons = [consistency_mask(s, stmt, n) for s, stmt in enumerate(statements)]
+    # AND of the consistency masks of every subset of speakers, built incrementally.
+    subset_mask = [full] * (1 << n)
+    for sub in range(1, 1 << n):
+        low = (sub & -sub).bit_length() - 1
+        subset_mask[sub] = subset_mask[sub & (sub - 1)] & cons[low]
+    by_size = sorted(range(1, 1 << n), key=lambda s: (s.bit_count(), s))
+
+    known: dict[int, bool] = {}
+    known_mask = full
+    steps: list[Step] = []
+    while len(known) < n:
+        found = _next_forced(n, known, known_mask, subset_mask, by_size, person, full)
+        if found is None:  # cannot happen for a puzzle with a unique solution
+            raise ValueError("puzzle does not determine everyone")
+        p, is_knight, sub = found
+        speakers = tuple(i for i in range(n) if sub >> i & 1)
+        text = _explain(p, is_knight, speakers, statements, names, known)
+        steps.append(Step(p, is_knight, speakers, text))
+        known[p] = is_knight
+        known_mask &= person[p] if is_knight else full & ~person[p]
+    return steps
+
+
+def _next_forced(
+    n: int,
+    known: dict[int, bool],
+    known_mask: int,
+    subset_mask: list[int],
+    by_size: list[int],
+    person: tuple[int, ...],
+    full: int,
+) -> tuple[int, bool, int] | None:
+    for sub in by_size:
+        feasible = known_mask & subset_mask[sub]
+        if not feasible:
+            continue
+        for p in range(n):
+            if p in known:
+                continue
+            if not feasible & person[p]:
+                return p, False, sub
+            if not feasible & (full & ~person[p]):
+                return p, True, sub
+    return None
+
+
+def _and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _propagate(
+    facts: dict[int, bool],
+    speakers: tuple[int, ...],
+    statements: list[Statement],
+    names: list[str],
+) -> tuple[list[str], bool]:
+    """Derive roles from the given statements until nothing changes (mutates `facts`).
+
+    Each statement is checked against every role combination of the people it involves who
+    are still unknown (at most three); a role shared by all fitting combinations is derived,
+    and no fitting combination is a contradiction. Returns (sentences, contradiction?).
+    """
+    lines: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for j in speakers:
+            stmt = statements[j]
+            quoted = f'"{render(stmt, names)}"'
+            unknown = sorted(({j} | mentioned(stmt)) - facts.keys())
+            fitting = []
+            for values in product((True, False), repeat=len(unknown)):
+                trial = {**facts, **dict(zip(unknown, values, strict=True))}
+                if evaluate(stmt, trial) == trial[j]:
+                    fitting.append(dict(zip(unknown, values, strict=True)))
+            if not fitting:
+                if j in facts:
+                    must = "true" if facts[j] else "false"
+                    actual = evaluate(stmt, facts)
+                    if actual is not None:
+                        why = f"but it is {str(actual).lower()}"
+                    else:
+                        why = f"which no roles for {_and_list([names[u] for u in unknown])} allow"
+                    lines.append(
+                        f"{names[j]} is a {role(facts[j])}, so {names[j]}'s statement "
+                        f"{quoted} would have to be {must}, {why}: a contradiction."
+                    )
+                else:
+                    lines.append(
+                        f"{names[j]}'s statement {quoted} fits neither a knight nor "
+                        "a knave: a contradiction."
+                    )
+                return lines, True
+            derived = {
+                u: fitting[0][u] for u in unknown if all(f[u] == fitting[0][u] for f in fitting)
+            }
+            if not derived:
+                continue
+            claims = _and_list([f"{names[u]} is a {role(v)}" for u, v in derived.items()])
+            if j in facts:
+                lines.append(
+                    f"{names[j]} is a {role(facts[j])}, so {names[j]}'s statement "
+                    f"{quoted} is {'true' if facts[j] else 'false'}; hence {claims}."
+                )
+            elif list(derived) == [j] and evaluate(stmt, facts) is not None:
+                lines.append(
+                    f"{quoted} is {str(evaluate(stmt, facts)).lower()}, so "
+                    f"{names[j]}, who said it, is a {role(derived[j])}."
+                )
+            else:
+                lines.append(
+                    f"{names[j]}'s statement {quoted} fits a knight telling the truth "
+                    f"or a knave lying only if {claims}."
+                )
+            facts.update(derived)
+            changed = True
+    return lines, False
+
+
+def _explain(
+    p: int,
+    is_knight: bool,
+    speakers: tuple[int, ...],
+    statements: list[Statement],
+    names: list[str],
+    known: dict[int, bool],
+) -> str:
+    conclusion = f"So {names[p]} is a {role(is_knight)}."
+    facts = dict(known)
+    lines, _ = _propagate(facts, speakers, statements, names)
+    if facts.get(p) == is_knight:
+        if lines[-1].endswith(f"{names[p]}, who said it, is a {role(is_knight)}."):
+            return " ".join(lines)  # the last sentence already is the conclusion
+        return " ".join([*lines, conclusion])
+    facts = dict(known)
+    facts[p] = not is_knight
+    lines, contradiction = _propagate(facts, speakers, statements, names)
+    opening = f"Suppose {names[p]} is a {role(not is_knight)}."
+    if contradiction:
+        return " ".join([opening, *lines, conclusion])
+    # Propagation stalled: split on one more person, if both cases run into a contradiction.
+    involved = sorted(set().union(*({s} | mentioned(statements[s]) for s in speakers)))
+    for q in (q for q in involved if q not in facts):
+        cases = []
+        for value in (True, False):
+            branch = {**facts, q: value}
+            case_lines, case_contradiction = _propagate(branch, speakers, statements, names)
+            if not case_contradiction:
+                break
+            cases.append(f"If {names[q]} is a {role(value)}: {' '.join(case_lines)}")
+        else:
+            return " ".join([opening, *lines, *cases, "Either way, a contradiction.", conclusion])
+    # Deeper case analysis; the bitmask check in `deduce` guarantees the conclusion.
+    said_by = _and_list([names[s] for s in speakers])
+    return (
+        f"{opening} Then no choice of roles for the others fits the statements of "
+        f"{said_by}: a contradiction. {conclusion}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Puzzles and examples
+
+
+@dataclass(frozen=True)
+class Puzzle:
+    names: tuple[str, ...]
+    statements: tuple[Statement, ...]
+    solution: tuple[bool, ...]
+
+    @property
+    def key(self) -> str:
+        return canonical_key(list(self.statements))
+
+
+def random_puzzle(rng: random.Random, n: int, max_tries: int = 100_000) -> Puzzle:
+    """Draw statements until the puzzle has exactly one solution."""
+    if not MIN_PEOPLE <= n <= MAX_PEOPLE:
+        raise ValueError(f"people must be in [{MIN_PEOPLE}, {MAX_PEOPLE}], got {n}")
+    names = tuple(rng.sample(NAMES, n))
+    for _ in range(max_tries):
+        statements = [random_statement(rng, s, n) for s in range(n)]
+        sols = solutions_mask(statements)
+        if sols and not sols & (sols - 1):
+            a = sols.bit_length() - 1
+            return Puzzle(names, tuple(statements), tuple(bool(a >> i & 1) for i in range(n)))
+    raise RuntimeError(f"no uniquely solvable {n}-person puzzle in {max_tries} tries")
+
+
+def puzzle_question(puzzle: Puzzle, rng: random.Random) -> str:
+    names = list(puzzle.names)
+    intro = (
+        "A very special island is inhabited only by knights and knaves. Knights always tell "
+        "the truth, and knaves always lie. "
+        f"You meet {len(names)} inhabitants: {_and_list(names)}."
+    )
+    said = [
+        f'{names[s]} {rng.choice(VERBS)}, "{_capitalize(render(stmt, names))}."'
+        for s, stmt in enumerate(puzzle.statements)
+    ]
+    return " ".join([intro, *said, "So who is a knight and who is a knave?"])
+
+
+def final_answer_text(names: list[str] | tuple[str, ...], solution: tuple[bool, ...]) -> str:
+    return " ".join(
+        f"({i + 1}) {name} is a {role(k)}"
+        for i, (name, k) in enumerate(zip(names, solution, strict=True))
+    )
+
+
+def puzzle_example(puzzle: Puzzle, question: str, split: str) -> Example:
+    names = list(puzzle.names)
+    steps = deduce(list(puzzle.statements), names)
+    return Example(
+        id=content_id("kk", question),
+        dataset="kk",
+        question=question,
+        final_answer=final_answer_text(names, puzzle.solution),
+        intermediate_answers=[f"{names[s.person]} is a {role(s.is_knight)}" for s in steps],
+        reasoning_steps=[s.text for s in steps],
+        difficulty=len(names),
+        split=split,
+        answer_type="kk",
+        meta={
+            "people": names,
+            "solution": {name: role(k) for name, k in zip(names, puzzle.solution, strict=True)},
+            "statements": [render(s, names) for s in puzzle.statements],
+            "deduction_order": [names[s.person] for s in steps],
+            "canonical": puzzle.key,
+        },
+    )
+
+
+def generate(
+    n: int,
+    split: str = "train",
+    seed: int = 0,
+    people: int | tuple[int, ...] | list[int] = (3, 4, 5, 6, 7),
+) -> list[Example]:
+    """`n` distinct puzzles of `split`; people counts cycle through `people`.
+
+    A puzzle belongs to the split its name-free canonical form hashes into, so no logical
+    puzzle of a held-out split ever appears in training under any seed.
+    """
+    counts = (people,) if isinstance(people, int) else tuple(people)
+    rng = random.Random(split_seed("kk", split, seed))
+    out: list[Example] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 50 * n + 1000:
+            raise RuntimeError(
+                f"only {len(out)} distinct {split} puzzles for people={counts} after "
+                f"{attempts} draws; the space is too small for n={n}"
+            )
+        size = counts[len(out) % len(counts)]
+        puzzle = random_puzzle(rng, size)
+        if split_of(puzzle.key) != split:
+            continue
+        # Same logic under other names is a new training item, but not the same names again.
+        identity = f"{puzzle.names}{puzzle.key}"
+        if identity in seen:
+            continue
+        seen.add(identity)
+        question = puzzle_question(puzzle, rng)
+        out.append(puzzle_example(puzzle, question, split))
+    return out
