@@ -72,8 +72,8 @@ else
 fi
 
 if [[ "$browser" == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
-  echo "setup: installing Debian's chromium and chromium-driver for the browser tests"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  echo "setup: installing Debian's chromium for the browser tests (driven by playwright)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 # The default model: converted once into the cache, a no-op afterwards.

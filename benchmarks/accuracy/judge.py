@@ -1,0 +1,91 @@
+"""One response, judged: from what the server returned plus the example, to the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from parsing import parse
+from training.data.example import Example
+from training.rewards import judge_final, match_steps
+
+ANSWER_CLOSE = "</answer>"
+
+
+@dataclass
+class Judged:
+    id: str
+    dataset: str
+    difficulty: int
+    ok: bool  # the request succeeded
+    correct: bool = False
+    format_ok: bool = False
+    final_answer: str | None = None
+    intermediate_matched: int = 0
+    intermediate_total: int = 0
+    normalized_ttft: float | None = None
+    ttft_basis: str | None = None  # "tokens" (our server) or "chars" (raw tagged text)
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def response_view(body: dict[str, Any]) -> dict[str, Any]:
+    """What judging needs from a chat.completion: answers, format verdict, TTFT position.
+
+    Our server returns the answers already split (`message.answers`, `choices[].format_ok`);
+    other servers return the raw text, which `parsing.parse` splits the same way.
+    """
+    choice = body["choices"][0]
+    message = choice.get("message") or {}
+    usage = body.get("usage") or {}
+    completion_tokens = usage.get("completion_tokens")
+    if "format_ok" in choice and isinstance(message.get("answers"), list):
+        answers = [str(a.get("text", "")) for a in message["answers"]]
+        ttft = None
+        if message["answers"] and completion_tokens:
+            ttft = min(1.0, message["answers"][0]["token_offset"] / completion_tokens)
+        return {"answers": answers, "format_ok": bool(choice["format_ok"]),
+                "normalized_ttft": ttft, "ttft_basis": "tokens",
+                "completion_tokens": completion_tokens}
+    text = message.get("content") or ""
+    reasoning = message.get("reasoning") or message.get("reasoning_content")
+    if reasoning and "<think>" not in text:
+        # A reasoning parser split the thinking off: put it back where it stood.
+        text = f"<think>{reasoning}</think><answer>{text}</answer>"
+    transcript = parse(text)
+    end = text.find(ANSWER_CLOSE)
+    ttft = (end + len(ANSWER_CLOSE)) / len(text) if end >= 0 and text else None
+    if ttft is None and transcript.answers and text:
+        ttft = 1.0  # an answer without a closing tag ends with the response
+    return {"answers": list(transcript.answers), "format_ok": transcript.format_ok,
+            "normalized_ttft": ttft, "ttft_basis": "chars", "completion_tokens": completion_tokens}
+
+
+def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> Judged:
+    answers = view["answers"]
+    final = answers[-1] if answers else None
+    steps = match_steps(answers, ex.intermediate_answers, ex)
+    return Judged(
+        id=ex.id,
+        dataset=ex.dataset,
+        difficulty=ex.difficulty,
+        ok=True,
+        correct=judge_final(final, ex) == "correct",
+        format_ok=view["format_ok"],
+        final_answer=final,
+        intermediate_matched=sum(k is not None for k in steps),
+        intermediate_total=len(steps),
+        normalized_ttft=view["normalized_ttft"] if answers else None,
+        ttft_basis=view["ttft_basis"],
+        completion_tokens=view["completion_tokens"],
+        latency_s=latency_s,
+    )
+
+
+def failed(ex: Example, error: str) -> Judged:
+    return Judged(id=ex.id, dataset=ex.dataset, difficulty=ex.difficulty, ok=False,
+                  error=error[:500])

@@ -1,0 +1,96 @@
+"""`python -m server` (or `interleaved-server`): parse settings, build the app, serve it.
+
+SIGTERM (or Ctrl-C) starts a graceful shutdown: the port closes, /health answers 503, running
+streams get up to --shutdown-grace-seconds to finish, then the engine stops and the process
+exits 0. Send the signal to this process only; vLLM's worker processes stop with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+import uvicorn
+
+from server.api import create_app
+from server.backend import Backend
+from server.config import Settings, parse_settings
+from server.prompting import check_regex
+from server.state import AppState
+
+
+class _DrainingServer(uvicorn.Server):
+    """Uvicorn's server, plus: a shutdown signal marks the app as draining for /health."""
+
+    def __init__(self, config: uvicorn.Config, state: AppState) -> None:
+        super().__init__(config)
+        self._state = state
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._state.draining = True
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            # Uvicorn re-raises captured signals after shutting down, so the process would die
+            # of SIGTERM (exit -15); a drained SIGTERM is a clean shutdown and exits 0.
+            self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # The access log is one JSON object per line, nothing around it, for log shippers.
+    access = logging.getLogger("server.access")
+    access.propagate = False
+    access_handler = logging.StreamHandler(sys.stderr)
+    access_handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(access_handler)
+    access.setLevel(logging.INFO)
+
+
+def make_backend(settings: Settings) -> Backend:
+    if settings.upstream:
+        from server.upstream import UpstreamBackend
+
+        return UpstreamBackend(settings)
+    from server.engine import EngineBackend
+
+    return EngineBackend(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    configure_logging(settings.log_level)
+    if settings.enforce_format_regex:
+        try:
+            check_regex(settings.enforce_format_regex)
+        except Exception as exc:
+            raise SystemExit(f"--enforce-format-regex: not a valid expression: {exc}") from exc
+    app = create_app(settings, make_backend(settings))
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level,
+        access_log=False,  # ours (server.access) has request ids and token counts
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        timeout_keep_alive=5,
+    )
+    server = _DrainingServer(config, app.state.server)
+    try:
+        server.run()
+    except Exception as exc:  # e.g. the model could not be prepared
+        logging.getLogger("server").error("%s: %s", type(exc).__name__, exc)
+        raise SystemExit(1) from exc
+    if not server.started:
+        raise SystemExit(3)
+
+
+if __name__ == "__main__":
+    main()

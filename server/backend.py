@@ -1,0 +1,77 @@
+"""What the HTTP layer needs from whatever generates text: the in-process vLLM engine
+(`server.engine`) or an upstream OpenAI-compatible server (`server.upstream`).
+
+Both turn a validated chat request into a stream of `Piece`s: raw text deltas per choice with
+the number of tokens they took. Everything after that (parsing, event shaping, metrics) is the
+same for both, which is what makes the gateway mode behave exactly like the local engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message after validation: role in {system, user, assistant}, plain text."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """Sampling settings, already validated by the HTTP layer."""
+
+    max_tokens: int | None = None  # None: up to the context length
+    temperature: float = 1.0
+    top_p: float = 1.0
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    regex: str | None = None  # structured output: the completion must match this expression
+
+
+@dataclass(slots=True)
+class Piece:
+    """New output of one choice: `text` produced by `num_tokens` tokens; `finish_reason` is set
+    on the choice's last piece ("stop", "length", "abort", ...)."""
+
+    index: int
+    text: str
+    num_tokens: int
+    finish_reason: str | None = None
+
+
+class Generation(Protocol):
+    """A started generation. Iterating yields its pieces; `aclose()` aborts it at the source."""
+
+    prompt_tokens: int
+
+    def __aiter__(self) -> AsyncIterator[Piece]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Backend(Protocol):
+    """The source of completions; `server.api` holds exactly one."""
+
+    model_name: str
+    max_model_len: int | None
+
+    async def start(self) -> None:
+        """Get ready to serve (load the engine, or look up the upstream)."""
+
+    async def stop(self) -> None:
+        """Release the engine or the connection pool."""
+
+    async def check_health(self) -> None:
+        """Return if generation works right now; raise otherwise."""
+
+    async def generate(
+        self, messages: list[Message], params: GenerationParams, request_id: str
+    ) -> Generation:
+        """Validate and submit a request. Raises `server.errors.APIError` for anything the
+        client caused, before any output exists, so the caller can still answer 4xx."""

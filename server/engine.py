@@ -1,0 +1,300 @@
+"""The local backend: vLLM's `AsyncLLM` in this process, streaming DELTA outputs.
+
+The chat template comes from the model's tokenizer; we apply it ourselves (a long prompt in a
+worker thread, so it does not stall other streams) to know the prompt length up front:
+that is what lets a too-long prompt or a too-large `max_tokens` get a 400 before any output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from server.adapters import adapter_rank, merged_model_dir
+from server.backend import GenerationParams, Message, Piece
+from server.config import Settings
+from server.errors import APIError
+from server.prompting import enforce_regex
+
+log = logging.getLogger("server")
+
+CPU_DEFAULT_KV_CACHE_BYTES = 2 << 30
+WARM_UP_TIMEOUT_S = 180.0
+# Prompts shorter than this are tokenized on the event loop: that takes well under a
+# millisecond, less than the hop to a worker thread; longer ones go to a thread so they cannot
+# stall the other streams.
+INLINE_TOKENIZE_CHARS = 8192
+# vLLM's LoRA ranks are a fixed menu; the adapter's rank is rounded up to the next entry.
+_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def resolve_model(settings: Settings) -> tuple[str, Path | None]:
+    """The model folder (prepared on first use when it is the default) and the adapter."""
+    from modelprep import ensure_base_model, shipped_adapter_dir
+
+    model = settings.model or str(ensure_base_model())
+    if settings.no_adapter:
+        return model, None
+    if settings.adapter:
+        adapter = Path(settings.adapter)
+        if not (adapter / "adapter_config.json").is_file():
+            raise SystemExit(
+                f"--adapter {adapter}: not a LoRA adapter folder (no adapter_config.json)"
+            )
+        return model, adapter
+    return model, shipped_adapter_dir()
+
+
+class EngineGeneration:
+    """A running engine request. Iterate for lists of pieces; `aclose()` aborts it."""
+
+    def __init__(
+        self,
+        engine: Any,
+        request_id: str,
+        outputs: AsyncIterator[Any],
+        first: Any,
+        prompt_tokens: int,
+    ) -> None:
+        self.prompt_tokens = prompt_tokens
+        self._engine = engine
+        self._request_id = request_id
+        self._outputs = outputs
+        self._first = first
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[list[Piece]]:
+        first, self._first = self._first, None
+        if first is not None:
+            yield _pieces(first)
+            if first.finished:
+                self._done = True
+                return
+        async for out in self._outputs:
+            yield _pieces(out)
+        self._done = True
+
+    async def aclose(self) -> None:
+        """Abort the engine request unless it finished (idempotent)."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            await self._outputs.aclose()  # type: ignore[attr-defined]
+        finally:
+            await self._engine.abort(self._request_id)
+
+
+def _pieces(out: Any) -> list[Piece]:
+    return [Piece(o.index, o.text, len(o.token_ids), o.finish_reason) for o in out.outputs]
+
+
+class EngineBackend:
+    """`server.backend.Backend` on an in-process vLLM engine."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model_name = settings.served_model_name or ""
+        self.max_model_len: int | None = None
+        self._engine: Any = None
+        self._tokenizer: Any = None
+        self._lora: Any = None
+        self._defaults: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.lora.request import LoRARequest
+        from vllm.platforms import current_platform
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        s = self.settings
+        model, adapter = resolve_model(s)
+        weights = model
+        if adapter is not None and s.merge_adapter:
+            weights = str(merged_model_dir(Path(model), adapter))
+        if not self.model_name:
+            self.model_name = (adapter or Path(model)).name
+        kv_bytes = s.kv_cache_memory_bytes
+        if kv_bytes is None and s.gpu_memory_utilization is None and current_platform.is_cpu():
+            # vLLM's default share (0.92 of node RAM on CPU) fails to start on most hosts.
+            kv_bytes = CPU_DEFAULT_KV_CACHE_BYTES
+        kwargs: dict[str, Any] = {
+            "model": weights,
+            "served_model_name": self.model_name,
+            "max_model_len": s.max_model_len,
+            "tensor_parallel_size": s.tensor_parallel_size,
+            "pipeline_parallel_size": s.pipeline_parallel_size,
+            "data_parallel_size": s.data_parallel_size,
+            "distributed_executor_backend": s.distributed_executor_backend,
+            "dtype": s.dtype,
+            "kv_cache_memory_bytes": kv_bytes,
+            "enforce_eager": s.enforce_eager,
+            # Engine metrics (vllm:*) land in prometheus_client's default registry, which
+            # /metrics serves beside ours.
+            "disable_log_stats": False,
+        }
+        if s.max_num_seqs is not None:
+            kwargs["max_num_seqs"] = s.max_num_seqs
+        if s.enable_prefix_caching is not None:
+            kwargs["enable_prefix_caching"] = s.enable_prefix_caching
+        if s.gpu_memory_utilization is not None:
+            kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
+        if adapter is not None and not s.merge_adapter:
+            rank = adapter_rank(adapter)
+            kwargs.update(
+                enable_lora=True,
+                max_loras=1,
+                max_lora_rank=next(r for r in _LORA_RANKS if r >= rank),
+            )
+            self._lora = LoRARequest(self.model_name, 1, str(adapter))
+        # xgrammar compiles the enforce_format expression's bounded repetitions in seconds, more
+        # on a busy CPU, and vLLM gives up after 5 s by default; the result is cached, so it is
+        # paid once (by the warm-up below).
+        os.environ.setdefault("VLLM_REGEX_COMPILATION_TIMEOUT_S", "120")
+        log.info(
+            "starting vLLM engine: model=%s adapter=%s merged=%s served as %r",
+            model,
+            adapter,
+            adapter is not None and s.merge_adapter,
+            self.model_name,
+        )
+        self._engine = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
+        self._tokenizer = self._engine.get_tokenizer()
+        self.max_model_len = self._engine.model_config.max_model_len
+        # The model's own sampling defaults (generation_config.json), as vLLM's server uses.
+        self._defaults = self._engine.model_config.get_diff_sampling_param()
+        await self._warm_up_enforce_format()
+
+    async def _warm_up_enforce_format(self) -> None:
+        """Compile the enforce_format expression now, so the first such request does not wait
+        for it. A failure is logged, not fatal: only enforce_format requests need it."""
+        try:
+            regex = enforce_regex(self.settings)
+        except APIError:
+            return  # --format none: no expression
+        started = time.monotonic()
+        params = GenerationParams(max_tokens=1, regex=regex)
+        try:
+            generation = await asyncio.wait_for(
+                self.generate([Message("user", "Hi")], params, "warm-up"), WARM_UP_TIMEOUT_S
+            )
+            async for _ in generation:
+                pass
+        except Exception as exc:
+            log.warning(
+                "enforce_format warm-up failed (%s: %s); the first enforce_format "
+                "request will compile the expression",
+                type(exc).__name__,
+                exc,
+            )
+            return
+        log.info("enforce_format expression compiled in %.1f s", time.monotonic() - started)
+
+    async def stop(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+            self._engine = None
+
+    async def check_health(self) -> None:
+        if self._engine is None:
+            raise RuntimeError("engine not started")
+        await self._engine.check_health()
+
+    def _prompt_ids(self, messages: list[Message]) -> list[int]:
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        return list(
+            self._tokenizer.apply_chat_template(
+                chat, add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+        )
+
+    async def generate(
+        self, messages: list[Message], params: GenerationParams, request_id: str
+    ) -> EngineGeneration:
+        from vllm.exceptions import VLLMValidationError
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import (
+            RequestOutputKind,
+            SamplingParams,
+            StructuredOutputsParams,
+        )
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        try:
+            if sum(len(m.content) for m in messages) < INLINE_TOKENIZE_CHARS:
+                ids = self._prompt_ids(messages)
+            else:
+                ids = await asyncio.to_thread(self._prompt_ids, messages)
+        except Exception as exc:  # a template that rejects the conversation (role order...)
+            raise APIError(
+                400,
+                f"messages: the chat template rejected them: {exc}",
+                param="messages",
+                code="invalid_value",
+            ) from exc
+        limit = self.max_model_len or 0
+        max_tokens = _check_lengths(len(ids), params.max_tokens, limit)
+        sampling = SamplingParams(
+            n=params.n,
+            max_tokens=max_tokens,
+            temperature=params.temperature
+            if params.temperature is not None
+            else self._defaults.get("temperature", 1.0),
+            top_p=params.top_p if params.top_p is not None else self._defaults.get("top_p", 1.0),
+            stop=list(params.stop) or None,
+            seed=params.seed,
+            output_kind=RequestOutputKind.DELTA,
+            structured_outputs=StructuredOutputsParams(regex=params.regex)
+            if params.regex
+            else None,
+        )
+        engine_id = f"{request_id}-{uuid.uuid4().hex[:8]}"
+        outputs = self._engine.generate(
+            TokensPrompt(prompt_token_ids=ids),
+            sampling,
+            request_id=engine_id,
+            lora_request=self._lora,
+        )
+        # Wait for the first output here, not in the response body: validation happens when
+        # the engine admits the request, and its errors must still become 4xx responses.
+        try:
+            first = await anext(outputs)
+        except (VLLMValidationError, ValueError) as exc:
+            raise APIError(400, str(exc), code="invalid_value") from exc
+        except EngineDeadError as exc:
+            raise APIError(
+                503, "the engine has stopped; the server must be restarted", code="engine_dead"
+            ) from exc
+        except StopAsyncIteration:
+            raise APIError(500, "the engine returned no output", code="engine_error") from None
+        return EngineGeneration(self._engine, engine_id, outputs, first, len(ids))
+
+
+def _check_lengths(prompt_tokens: int, max_tokens: int | None, limit: int) -> int:
+    """The completion budget; 400 when the prompt or the requested budget does not fit."""
+    if prompt_tokens >= limit:
+        raise APIError(
+            400,
+            f"the prompt is {prompt_tokens} tokens but the model's context is {limit} tokens "
+            "(prompt plus at least one completion token must fit)",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    room = limit - prompt_tokens
+    if max_tokens is None:
+        return room
+    if max_tokens > room:
+        raise APIError(
+            400,
+            f"max_tokens is {max_tokens} but only {room} tokens fit after the "
+            f"{prompt_tokens}-token prompt (context {limit})",
+            param="max_tokens",
+            code="context_length_exceeded",
+        )
+    return max_tokens

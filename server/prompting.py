@@ -1,0 +1,75 @@
+"""What the model is asked: validated messages, the default system prompt, format enforcement."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from parsing import INTERLEAVED_INSTRUCTION
+from server.backend import Message
+from server.config import Settings
+from server.errors import APIError
+
+# "developer" is OpenAI's newer name for the system role; the chat template only knows system.
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+# Default structured-output expression for `enforce_format`: 2 or 3 think/answer pairs, each
+# segment non-blank and bounded in length. The bounds are what keep a small model from
+# looping inside one segment until max_tokens, and what guarantee at least two complete
+# answers within ~150 tokens. Deployments of a trained model can pass a looser expression
+# with --enforce-format-regex.
+_INTERLEAVED_PAIR = r"<think> ?[^<>\s][^<>]{0,119}</think><answer> ?[^<>\s][^<>]{0,39}</answer>"
+INTERLEAVED_REGEX = f"({_INTERLEAVED_PAIR}){{2,3}}"
+# r1: the prompt opens <think>; one bounded thinking block, then a plain answer.
+R1_REGEX = r" ?[^<>\s][^<>]{0,399}</think> ?[^<>\s][^<>]{0,199}"
+
+
+def system_prompt_for(settings: Settings) -> str | None:
+    """The system prompt added to requests that bring none, or None for no prompt."""
+    if settings.no_system_prompt:
+        return None
+    if settings.system_prompt is not None:
+        return settings.system_prompt
+    return INTERLEAVED_INSTRUCTION if settings.format == "interleaved" else None
+
+
+def to_messages(
+    raw: Sequence[tuple[str, str]], system_prompt: str | None, *, param: str = "messages"
+) -> list[Message]:
+    """Validate (role, text) pairs and add the default system prompt when none is given."""
+    messages: list[Message] = []
+    for i, (role, text) in enumerate(raw):
+        mapped = _ROLES.get(role)
+        if mapped is None:
+            raise APIError(
+                400,
+                f"{param}.{i}.role: unknown role {role!r}; expected one of "
+                "system, developer, user, assistant",
+                param=f"{param}.{i}.role",
+                code="invalid_value",
+            )
+        messages.append(Message(mapped, text))
+    if system_prompt is not None and not any(m.role == "system" for m in messages):
+        messages.insert(0, Message("system", system_prompt))
+    return messages
+
+
+def enforce_regex(settings: Settings) -> str:
+    """The expression `enforce_format` requests are constrained to."""
+    if settings.enforce_format_regex:
+        return settings.enforce_format_regex
+    if settings.format == "interleaved":
+        return INTERLEAVED_REGEX
+    if settings.format == "r1":
+        return R1_REGEX
+    raise APIError(
+        400,
+        "enforce_format needs a model with a tagged output format; this server runs --format none",
+        param="enforce_format",
+        code="unsupported",
+    )
+
+
+def check_regex(pattern: str) -> None:
+    """Fail at start-up, not per request, when --enforce-format-regex is not a valid regex."""
+    re.compile(pattern)

@@ -1,0 +1,331 @@
+"""Pydantic models of every wire format the server speaks.
+
+Requests are validated with these models (unknown fields are rejected with 400, so nothing is
+silently misread). Non-streaming responses are built from them. Streamed chunks are written by
+`server.shaping` without going through pydantic, because that is the per-token path; the tests
+validate every streamed chunk against `ChatCompletionChunk` so the two cannot drift apart.
+
+Extensions to OpenAI's shapes (all additive, so unmodified OpenAI clients keep working):
+  - request `enforce_format` (bool): constrain generation to the interleaved format.
+  - chunk `choices[].delta.answer_complete` (`AnswerInfo`): an answer segment just completed.
+  - message `answers` (list of `AnswerInfo`) and choice `format_ok` (bool) when not streaming.
+  - message / delta `reasoning` (vLLM's field name) and, with --reasoning-content-field,
+    `reasoning_content`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_N = 16
+MAX_STOP = 16
+MAX_TOKENS_LIMIT = 1 << 20  # beyond any context length; the real bound is checked per model
+
+
+class _Strict(BaseModel):
+    """Request models: unknown fields are an error, never silently dropped, and values are not
+    coerced across JSON types ("yes" is not a boolean, "5" is not a number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- chat completions: request ------------------------------------------------------------------
+
+
+class TextPart(_Strict):
+    type: Literal["text", "input_text", "output_text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    """A message of the conversation. Fields other than role/content/name (e.g. `reasoning` or
+    `answers` echoed back from an earlier response) are ignored: history is replayed as text."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: str
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(_Strict):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(_Strict):
+    """`POST /v1/chat/completions`. Supported: the fields below.
+
+    Accepted but without effect when left at their neutral value (so clients that always send
+    them still work), rejected otherwise: `frequency_penalty`/`presence_penalty` (0),
+    `logprobs` (false), `store` (false), `metadata`, `service_tier`, `parallel_tool_calls`.
+    Everything else (tools, response_format, logit_bias, ...) is rejected with 400.
+    """
+
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    n: int = Field(default=1, ge=1, le=MAX_N)
+    stop: str | list[str] | None = None
+    seed: int | None = Field(default=None, ge=-(1 << 63), lt=1 << 63)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+    enforce_format: bool = False
+    # Neutral-only fields (see the docstring).
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logprobs: Literal[False] | None = None
+    store: Literal[False] | None = None
+    metadata: dict[str, str] | None = None
+    service_tier: str | None = None
+    parallel_tool_calls: bool | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list):
+            if len(value) > MAX_STOP:
+                raise ValueError(f"at most {MAX_STOP} stop sequences")
+            if any(not s for s in value):
+                raise ValueError("stop sequences must be non-empty")
+        elif value == "":
+            raise ValueError("stop sequences must be non-empty")
+        return value
+
+    @field_validator("frequency_penalty", "presence_penalty")
+    @classmethod
+    def _neutral(cls, value: float | None) -> float | None:
+        if value:
+            raise ValueError("not supported by this server; only 0 is accepted")
+        return value
+
+    def stop_list(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+# -- chat completions: response -----------------------------------------------------------------
+
+
+class AnswerInfo(BaseModel):
+    """One completed answer segment (our extension; `delta.answer_complete` when streaming,
+    an element of `message.answers` otherwise)."""
+
+    index: int  # 0-based among the answers of this choice
+    text: str  # the whole answer, stripped
+    elapsed_ms: float  # ms from the server receiving the request to the answer completing
+    token_offset: int  # completion tokens generated when the answer completed
+    complete: bool  # False when the answer's closing tag never arrived
+
+
+class CompletionTokensDetails(BaseModel):
+    reasoning_tokens: int
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    completion_tokens_details: CompletionTokensDetails
+
+
+class AssistantMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")  # reasoning_content, when the flag asks for it
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+    reasoning: str | None = None
+    answers: list[AnswerInfo] = Field(default_factory=list)
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: AssistantMessage
+    logprobs: None = None
+    finish_reason: str | None
+    format_ok: bool
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class ChunkDelta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    reasoning: str | None = None
+    reasoning_content: str | None = None
+    answer_complete: AnswerInfo | None = None
+
+
+class ChunkChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    delta: ChunkDelta
+    logprobs: None = None
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+
+
+# -- models, errors -----------------------------------------------------------------------------
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "interleaved-reasoning"
+    max_model_len: int | None = None
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+# -- responses API ------------------------------------------------------------------------------
+
+
+class InputMessage(BaseModel):
+    """An `input` item of the Responses API: a message (type "message" or omitted)."""
+
+    model_config = ConfigDict(extra="ignore")  # id, status, phase echoed back from output items
+
+    type: Literal["message"] = "message"
+    role: str
+    content: str | list[TextPart]
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class ResponsesRequest(_Strict):
+    """`POST /v1/responses`. Supported: model, input (a string or a list of messages),
+    instructions (the system prompt), max_output_tokens, temperature, top_p, seed, stream, user,
+    enforce_format. Neutral-only: store (false), metadata, parallel_tool_calls, service_tier,
+    reasoning (its effort/summary are ignored: the model decides how long it thinks),
+    truncation ("disabled"). Anything else, e.g. tools or previous_response_id, is rejected."""
+
+    model: str | None = None
+    input: str | Annotated[list[InputMessage], Field(min_length=1)]
+    instructions: str | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    seed: int | None = Field(default=None, ge=-(1 << 63), lt=1 << 63)
+    stream: bool = False
+    user: str | None = None
+    enforce_format: bool = False
+    store: Literal[False] | None = None
+    metadata: dict[str, str] | None = None
+    parallel_tool_calls: bool | None = None
+    service_tier: str | None = None
+    reasoning: dict[str, Any] | None = None
+    truncation: Literal["disabled"] | None = None
+
+
+class OutputText(BaseModel):
+    type: Literal["output_text"] = "output_text"
+    text: str
+    annotations: list[Any] = Field(default_factory=list)
+    logprobs: list[Any] = Field(default_factory=list)
+
+
+class ReasoningText(BaseModel):
+    type: Literal["reasoning_text"] = "reasoning_text"
+    text: str
+
+
+class MessageItem(BaseModel):
+    """An answer segment as a Responses `message` output item. `answer` is our extension: the
+    same data as `AnswerInfo` (set once the answer completed)."""
+
+    id: str
+    type: Literal["message"] = "message"
+    role: Literal["assistant"] = "assistant"
+    status: Literal["in_progress", "completed", "incomplete"]
+    content: list[OutputText]
+    phase: Literal["commentary", "final_answer"] | None = None
+    answer: AnswerInfo | None = None
+
+
+class ReasoningItem(BaseModel):
+    id: str
+    type: Literal["reasoning"] = "reasoning"
+    summary: list[Any] = Field(default_factory=list)
+    content: list[ReasoningText]
+    status: Literal["in_progress", "completed", "incomplete"]
+
+
+class ResponsesUsage(BaseModel):
+    input_tokens: int
+    input_tokens_details: dict[str, int] = Field(
+        default_factory=lambda: {"cached_tokens": 0, "cache_write_tokens": 0}
+    )
+    output_tokens: int
+    output_tokens_details: dict[str, int]
+    total_tokens: int
+
+
+class ResponseObject(BaseModel):
+    id: str
+    object: Literal["response"] = "response"
+    created_at: int
+    status: Literal["in_progress", "completed", "incomplete", "failed"]
+    model: str
+    output: list[MessageItem | ReasoningItem]
+    usage: ResponsesUsage | None = None
+    incomplete_details: dict[str, str] | None = None
+    error: dict[str, Any] | None = None
+    instructions: str | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    parallel_tool_calls: bool = False
+    tool_choice: Literal["none"] = "none"
+    tools: list[Any] = Field(default_factory=list)
+    format_ok: bool | None = None  # our extension, as on chat choices

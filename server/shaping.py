@@ -1,0 +1,251 @@
+"""From raw text deltas to what clients see: pure functions and small state machines, no I/O.
+
+`ChoiceShaper` runs one choice's text through `parsing.StreamParser` and turns the parser's
+events into `Op`s (thinking text, answer text, segment ends with answer timing), while counting
+think and answer tokens. `ChatEncoder` turns ops into `chat.completion.chunk` SSE lines;
+`server.responses_events` turns the same ops into Responses API events.
+
+This is the per-token path of every stream, so it avoids per-token allocations beyond the
+parser's event and one JSON string: chunk JSON is assembled from a per-request prefix plus
+`json.dumps` of the new text, not built through pydantic (the tests check every chunk against
+`server.schemas.ChatCompletionChunk`).
+
+Whitespace: a segment's text is sent as it arrives, except trailing whitespace, which is held
+until more text of the same segment follows (the parser already drops leading whitespace).
+So the concatenated deltas of a segment equal its stripped text exactly, and a stream's
+concatenated `content` equals the non-streaming `content` ("\\n\\n" between non-empty answers).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from parsing import ANSWER, DELTA, THINK, Format, StreamParser
+
+# Compact JSON, UTF-8 passed through: fewer bytes per chunk and no escaping work for non-ASCII.
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+SEPARATOR = "\n\n"  # between successive answers in `content` (and thinking segments in `reasoning`)
+
+TEXT = "text"
+END = "end"
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One thing to tell the client about a choice.
+
+    TEXT: new text of segment `segment` (kind "think" or "answer"); `prefix` is SEPARATOR when
+        this is the first text of a segment that follows an earlier non-empty one of its kind.
+    END: segment `segment` finished with stripped `text`; for answers `answer` holds the
+        `AnswerInfo` fields (index among answers, text, elapsed_ms, token_offset, complete).
+    """
+
+    op: str
+    kind: str
+    segment: int
+    text: str
+    prefix: str = ""
+    complete: bool = False
+    answer: dict[str, Any] | None = None
+
+
+class ChoiceShaper:
+    """One choice's parser plus the bookkeeping the API reports about it.
+
+    `t0` and the `now` arguments are seconds on one monotonic clock (the request's arrival and
+    the current time), so answers get `elapsed_ms` without this class reading a clock.
+    """
+
+    __slots__ = (
+        "_had_text",
+        "_open",
+        "_unattributed",
+        "_ws",
+        "answer_times",
+        "answer_tokens",
+        "answers",
+        "completion_tokens",
+        "finish_reason",
+        "first_answer_at",
+        "first_token_at",
+        "parser",
+        "t0",
+        "think_tokens",
+    )
+
+    def __init__(self, format: Format | str, t0: float) -> None:
+        self.parser = StreamParser(format)
+        self.t0 = t0
+        self.completion_tokens = 0
+        self.think_tokens = 0
+        self.answer_tokens = 0
+        self.answers: list[dict[str, Any]] = []
+        self.answer_times: list[float] = []  # `now` of each answer's completion
+        self.first_token_at: float | None = None
+        self.first_answer_at: float | None = None  # first answer *text* sent
+        self.finish_reason: str | None = None
+        self._unattributed = 0  # tokens that produced no event yet (tags, held-back text)
+        self._open = -1  # index of the segment whose text is flowing, -1 when none
+        self._ws = ""  # held-back trailing whitespace of that segment
+        self._had_text = {THINK: False, ANSWER: False}
+
+    def feed(self, text: str, num_tokens: int, now: float) -> list[Op]:
+        """New output of this choice: `text` produced by `num_tokens` tokens."""
+        if num_tokens:
+            self.completion_tokens += num_tokens
+            if self.first_token_at is None:
+                self.first_token_at = now
+        events = self.parser.feed(text) if text else None
+        if not events:
+            self._unattributed += num_tokens
+            return []
+        # Tokens go to the segment kind of the first event they produced; tokens that produced
+        # nothing (an opening tag, a held-back "</") go with them, to the segment they opened.
+        tokens = num_tokens + self._unattributed
+        self._unattributed = 0
+        if events[0].kind == THINK:
+            self.think_tokens += tokens
+        else:
+            self.answer_tokens += tokens
+        return self._ops(events, now)
+
+    def close(self, now: float, finish_reason: str | None = None) -> list[Op]:
+        """The choice ended: flush held-back text, end the open segment."""
+        self.finish_reason = finish_reason
+        events = self.parser.close()
+        if self._unattributed:
+            kind = events[0].kind if events else ANSWER
+            if kind == THINK:
+                self.think_tokens += self._unattributed
+            else:
+                self.answer_tokens += self._unattributed
+            self._unattributed = 0
+        return self._ops(events, now) if events else []
+
+    def _ops(self, events: list[Any], now: float) -> list[Op]:
+        out: list[Op] = []
+        for event in events:
+            kind = event.kind
+            if event.type == DELTA:
+                text = event.text
+                body = text.rstrip()
+                if not body:  # whitespace only: hold it until we know more text follows
+                    self._ws += text
+                    continue
+                prefix = ""
+                if self._open != event.index:
+                    self._open = event.index
+                    self._ws = ""
+                    if self._had_text[kind]:
+                        prefix = SEPARATOR
+                    self._had_text[kind] = True
+                    if kind == ANSWER and self.first_answer_at is None:
+                        self.first_answer_at = now
+                out.append(Op(TEXT, kind, event.index, self._ws + body, prefix))
+                self._ws = text[len(body) :]
+            else:
+                self._open = -1
+                self._ws = ""
+                answer = None
+                if kind == ANSWER:
+                    answer = {
+                        "index": len(self.answers),
+                        "text": event.text,
+                        "elapsed_ms": round((now - self.t0) * 1000.0, 3),
+                        "token_offset": self.completion_tokens,
+                        "complete": event.complete,
+                    }
+                    self.answers.append(answer)
+                    self.answer_times.append(now)
+                out.append(Op(END, kind, event.index, event.text, "", event.complete, answer))
+        return out
+
+    def format_ok(self) -> bool:
+        """The paper's format rule for the whole choice; call after `close()`."""
+        return self.parser.transcript().format_ok
+
+    def reasoning_text(self) -> str | None:
+        """Thinking segments joined like the stream joins them; None when there was none."""
+        parts = [s.text for s in self.parser.segments if s.kind == THINK and s.text]
+        return SEPARATOR.join(parts) if parts else None
+
+    def content_text(self) -> str:
+        """Answers joined like the stream joins them (empty answers add nothing)."""
+        return SEPARATOR.join(a["text"] for a in self.answers if a["text"])
+
+
+# -- chat.completion.chunk ----------------------------------------------------------------------
+
+
+def sse(payload: str) -> str:
+    return f"data: {payload}\n\n"
+
+
+SSE_DONE = "data: [DONE]\n\n"
+
+
+class ChatEncoder:
+    """Writes a stream's `chat.completion.chunk` SSE lines from ops."""
+
+    __slots__ = ("_head", "_reasoning_content")
+
+    def __init__(
+        self, completion_id: str, created: int, model: str, reasoning_content: bool = False
+    ) -> None:
+        head = dumps(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+            }
+        )
+        # Everything up to the choice index is the same in every chunk of the stream.
+        self._head = head[:-1] + ',"choices":[{"index":'
+        self._reasoning_content = reasoning_content
+
+    def _chunk(self, index: int, delta: str, finish_reason: str | None = None) -> str:
+        reason = "null" if finish_reason is None else dumps(finish_reason)
+        return (
+            f'data: {self._head}{index},"delta":{delta},"logprobs":null,'
+            f'"finish_reason":{reason}}}]}}\n\n'
+        )
+
+    def role(self, index: int) -> str:
+        return self._chunk(index, '{"role":"assistant"}')
+
+    def ops(self, index: int, ops: list[Op]) -> list[str]:
+        lines = []
+        for op in ops:
+            if op.op == TEXT:
+                text = dumps(op.prefix + op.text if op.prefix else op.text)
+                if op.kind == ANSWER:
+                    delta = '{"content":' + text + "}"
+                elif self._reasoning_content:
+                    delta = '{"reasoning":' + text + ',"reasoning_content":' + text + "}"
+                else:
+                    delta = '{"reasoning":' + text + "}"
+                lines.append(self._chunk(index, delta))
+            elif op.answer is not None:
+                lines.append(self._chunk(index, '{"answer_complete":' + dumps(op.answer) + "}"))
+        return lines
+
+    def finish(self, index: int, finish_reason: str) -> str:
+        return self._chunk(index, "{}", finish_reason)
+
+    def usage(self, usage: dict[str, Any]) -> str:
+        # head ends in '"choices":[{"index":'; the usage chunk has an empty choices list.
+        return "data: " + self._head[: -len('[{"index":')] + '[],"usage":' + dumps(usage) + "}\n\n"
+
+
+def usage_dict(prompt_tokens: int, shapers: list[ChoiceShaper]) -> dict[str, Any]:
+    completion = sum(s.completion_tokens for s in shapers)
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": prompt_tokens + completion,
+        "completion_tokens_details": {"reasoning_tokens": sum(s.think_tokens for s in shapers)},
+    }

@@ -1,0 +1,256 @@
+"""The gateway backend: forward chat requests to an OpenAI-compatible server, stream its raw text.
+
+The upstream (vLLM's own server, SGLang, ...) is asked for a plain streaming chat completion;
+its text deltas go through the same parsing and shaping as the local engine's, so clients get
+the same events either way. Details:
+  - The request is always streamed upstream, also for non-streaming clients, so answers get
+    their own completion times.
+  - Token offsets count one token per upstream chunk that carries text (vLLM sends one chunk
+    per token); the final `usage` is the upstream's own count (requested with
+    `stream_options.include_usage`).
+  - If the upstream already splits reasoning (a reasoning parser filling `reasoning` /
+    `reasoning_content`), that text is wrapped back into think tags before parsing.
+  - `enforce_format` is forwarded as vLLM's `structured_outputs: {"regex": ...}`.
+  - Upstream 4xx errors caused by the request are passed on; anything else is a 502.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from parsing import get_format
+from server.backend import GenerationParams, Message, Piece
+from server.config import Settings
+from server.errors import APIError
+
+log = logging.getLogger("server")
+
+_PASSED_ON = {400, 413, 422, 429}  # statuses the client caused; others are our problem (502)
+START_WAIT_SECONDS = 60.0
+
+
+def api_base(url: str) -> str:
+    """`http://h:8000` or `http://h:8000/v1/` -> `http://h:8000/v1`."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def _error_message(response_body: bytes) -> str:
+    try:
+        body = json.loads(response_body)
+    except ValueError:
+        return response_body.decode(errors="replace")[:500]
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(body.get("detail"), str):
+            return body["detail"]
+        if isinstance(body.get("message"), str):
+            return body["message"]
+    return json.dumps(body)[:500]
+
+
+class UpstreamGeneration:
+    """One upstream streaming response. Iterate for lists of pieces; `aclose()` hangs up,
+    which makes a vLLM upstream abort the request."""
+
+    def __init__(
+        self, response: httpx.Response, think_tags: tuple[str, str] | None, n: int
+    ) -> None:
+        self.prompt_tokens = 0  # known when the upstream's usage chunk arrives
+        self._response = response
+        self._think_tags = think_tags
+        self._n = n
+
+    async def __aiter__(self) -> AsyncIterator[list[Piece]]:
+        counted = [0] * self._n
+        in_think = [False] * self._n
+        held: list[Piece] = []  # finishing pieces wait for the usage chunk's token count
+        try:
+            async for line in self._response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    raise APIError(
+                        502, f"upstream: {_error_message(data.encode())}", code="upstream_error"
+                    )
+                usage = chunk.get("usage")
+                if usage and not chunk.get("choices"):
+                    self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                    missing = int(usage.get("completion_tokens") or 0) - sum(counted)
+                    if held and self._n == 1 and missing > 0:
+                        held[0].num_tokens += missing  # e.g. the EOS token, which has no text
+                    continue
+                pieces = []
+                for choice in chunk.get("choices", ()):
+                    piece = self._piece(choice, in_think)
+                    if piece is None:
+                        continue
+                    counted[piece.index] += piece.num_tokens
+                    if piece.finish_reason is not None:
+                        held.append(piece)
+                    else:
+                        pieces.append(piece)
+                if pieces:
+                    yield pieces
+        except (httpx.TransportError, json.JSONDecodeError) as exc:
+            raise APIError(
+                502, f"upstream stream broke off: {type(exc).__name__}", code="upstream_error"
+            ) from exc
+        finally:
+            await self._response.aclose()
+        if held:
+            yield held
+
+    def _piece(self, choice: dict[str, Any], in_think: list[bool]) -> Piece | None:
+        index = int(choice.get("index", 0))
+        if not 0 <= index < self._n:
+            return None
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
+        content = delta.get("content") or ""
+        text = ""
+        if self._think_tags is not None:
+            opener, closer = self._think_tags
+            if reasoning:
+                text = reasoning if in_think[index] else opener + reasoning
+                in_think[index] = True
+            if in_think[index] and content:
+                text += closer
+                in_think[index] = False
+        text += content
+        tokens = 1 if (content or reasoning) else 0
+        finish = choice.get("finish_reason")
+        if not text and finish is None:
+            return None
+        return Piece(index, text, tokens, finish)
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class UpstreamBackend:
+    """`server.backend.Backend` that forwards to an OpenAI-compatible server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.base = api_base(settings.upstream or "")
+        self.model_name = settings.served_model_name or ""
+        self.upstream_model = settings.upstream_model or ""
+        self.max_model_len: int | None = None
+        fmt = get_format(settings.format)
+        self._think_tags = (
+            (fmt.think_open, fmt.think_close) if fmt.think_open and fmt.think_close else None
+        )
+        headers = {}
+        if settings.upstream_api_key:
+            headers["Authorization"] = f"Bearer {settings.upstream_api_key}"
+        self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(settings.upstream_timeout, connect=10.0),
+            limits=httpx.Limits(
+                max_connections=settings.max_concurrent_requests + 8, max_keepalive_connections=64
+            ),
+        )
+
+    async def start(self) -> None:
+        """Learn the upstream's model (and context length); wait a while for it to come up."""
+        deadline = asyncio.get_running_loop().time() + START_WAIT_SECONDS
+        while True:
+            try:
+                models = await self._models()
+                break
+            except (httpx.HTTPError, APIError) as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise SystemExit(
+                        f"--upstream {self.base}: no answer from /models ({exc})"
+                    ) from exc
+                await asyncio.sleep(1.0)
+        if not models:
+            raise SystemExit(f"--upstream {self.base}: it serves no models")
+        card = next((m for m in models if m.get("id") == self.upstream_model), None)
+        if self.upstream_model and card is None:
+            raise SystemExit(
+                f"--upstream-model {self.upstream_model!r}: the upstream serves "
+                f"{[m.get('id') for m in models]}"
+            )
+        card = card or models[0]
+        self.upstream_model = str(card.get("id"))
+        self.model_name = self.model_name or self.upstream_model
+        max_len = card.get("max_model_len")
+        self.max_model_len = int(max_len) if isinstance(max_len, int) else None
+        log.info(
+            "gateway to %s, upstream model %r served as %r",
+            self.base,
+            self.upstream_model,
+            self.model_name,
+        )
+
+    async def _models(self) -> list[dict[str, Any]]:
+        response = await self._client.get(f"{self.base}/models", timeout=5.0)
+        if response.status_code != 200:
+            raise APIError(502, f"upstream /models answered {response.status_code}")
+        data = response.json().get("data")
+        return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+
+    async def stop(self) -> None:
+        await self._client.aclose()
+
+    async def check_health(self) -> None:
+        await self._models()
+
+    async def generate(
+        self, messages: list[Message], params: GenerationParams, request_id: str
+    ) -> UpstreamGeneration:
+        body: dict[str, Any] = {
+            "model": self.upstream_model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "n": params.n,
+        }
+        optional = {
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": params.seed,
+            "stop": list(params.stop) or None,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        if params.regex:
+            body["structured_outputs"] = {"regex": params.regex}
+        request = self._client.build_request(
+            "POST",
+            f"{self.base}/chat/completions",
+            json=body,
+            headers={"X-Request-Id": request_id},
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise APIError(
+                502, f"upstream unreachable: {type(exc).__name__}", code="upstream_unreachable"
+            ) from exc
+        if response.status_code != 200:
+            content = await response.aread()
+            await response.aclose()
+            message = f"upstream: {_error_message(content)}"
+            if response.status_code in _PASSED_ON:
+                status = 400 if response.status_code == 422 else response.status_code
+                headers = {}
+                if "retry-after" in response.headers:
+                    headers["Retry-After"] = response.headers["retry-after"]
+                raise APIError(status, message, code="upstream_rejected", headers=headers)
+            raise APIError(502, f"{message} (status {response.status_code})", code="upstream_error")
+        return UpstreamGeneration(response, self._think_tags, params.n)

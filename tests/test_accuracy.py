@@ -1,0 +1,119 @@
+"""benchmarks.accuracy's judging and reporting on recorded responses (no server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.accuracy import report
+from benchmarks.accuracy.__main__ import _dataset_spec, load_examples
+from benchmarks.accuracy.client import request_body
+from benchmarks.accuracy.judge import failed, judge, response_view
+from training.data import generate
+from training.templates import interleaved_target
+
+KK = generate("kk", 2, split="test", people=(3,), seed=2)[0]
+HOP = generate("multihop", 2, split="test", hops=(2,), seed=2)[0]
+
+
+def ours(answers: list[tuple[str, int]], format_ok: bool, tokens: int) -> dict:
+    """A non-streaming response of our server: answers split out, with token offsets."""
+    return {
+        "choices": [{
+            "index": 0, "finish_reason": "stop", "format_ok": format_ok,
+            "message": {"role": "assistant", "content": "\n\n".join(a for a, _ in answers),
+                        "reasoning": "...",
+                        "answers": [{"index": i, "text": a, "elapsed_ms": 1.0,
+                                     "token_offset": off, "complete": True}
+                                    for i, (a, off) in enumerate(answers)]},
+        }],
+        "usage": {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": tokens + 10},
+    }
+
+
+def raw(text: str) -> dict:
+    """A response of a server that returns the model's text as is (tags included)."""
+    return {"choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": {"completion_tokens": 50}}
+
+
+def test_our_server_response_is_judged_from_its_answers() -> None:
+    truths = HOP.intermediate_answers  # 2 hops: the second is the final answer
+    body = ours([(truths[0], 20), (truths[1], 80)], format_ok=True, tokens=100)
+    judged = judge(HOP, response_view(body))
+    assert judged.correct and judged.format_ok
+    assert (judged.intermediate_matched, judged.intermediate_total) == (2, 2)
+    assert judged.normalized_ttft == pytest.approx(0.2) and judged.ttft_basis == "tokens"
+    assert judged.completion_tokens == 100
+
+
+def test_wrong_final_answer_and_bad_format() -> None:
+    body = ours([("somewhere else", 90)], format_ok=False, tokens=100)
+    judged = judge(HOP, response_view(body))
+    assert not judged.correct and not judged.format_ok
+    assert judged.intermediate_matched == 0 and judged.normalized_ttft == pytest.approx(0.9)
+    nothing = judge(HOP, response_view(ours([], format_ok=False, tokens=30)))
+    assert nothing.final_answer is None and nothing.normalized_ttft is None
+
+
+def test_raw_tagged_text_is_parsed() -> None:
+    text = interleaved_target(KK)  # interleaved: each person answered in turn, then the list
+    judged = judge(KK, response_view(raw(text)))
+    assert judged.correct and judged.format_ok
+    assert judged.intermediate_matched == judged.intermediate_total == 3
+    first_end = text.index("</answer>") + len("</answer>")
+    assert judged.normalized_ttft == pytest.approx(first_end / len(text))
+    assert judged.ttft_basis == "chars"
+    # Think-then-answer puts the only answer at the very end.
+    late = judge(KK, response_view(raw(f"<think> x </think> <answer> {KK.final_answer} "
+                                       "</answer>")))
+    assert late.correct and late.normalized_ttft == pytest.approx(1.0)
+    # A server with a reasoning parser returns the thinking apart: it is put back in front.
+    split = raw(KK.final_answer)
+    split["choices"][0]["message"]["reasoning_content"] = "thinking"
+    assert judge(KK, response_view(split)).format_ok
+
+
+def test_aggregate_by_dataset_and_difficulty_table_json_and_plot(tmp_path: Path) -> None:
+    kk4 = generate("kk", 1, split="test", people=(4,), seed=2)[0]
+    rows = [
+        judge(KK, response_view(raw(interleaved_target(KK)))),
+        judge(kk4, response_view(raw("<answer> nobody </answer>"))),
+        judge(HOP, response_view(ours([(HOP.final_answer, 40)], True, 50))),
+        failed(HOP, "HTTP 500: boom"),
+    ]
+    summary = report.summarize(rows)
+    overall = summary["overall"]
+    assert (overall["n"], overall["errors"]) == (3, 1)
+    assert overall["pass_at_1"] == pytest.approx(2 / 3)
+    assert summary["by_dataset"]["kk"]["pass_at_1"] == 0.5
+    assert summary["by_dataset"]["multihop"]["intermediate_accuracy"] == 0.5
+    assert list(summary["by_difficulty"]) == ["kk/3", "kk/4", "multihop/2"]
+    assert summary["by_difficulty"]["kk/4"]["pass_at_1"] == 0.0
+    text = report.table(summary)
+    assert text.splitlines()[0].split()[:3] == ["group", "n", "errors"]
+    assert "  kk/3" in text
+    out = report.write_json(tmp_path / "r.json", {"x": 1}, summary, rows)
+    data = json.loads(out.read_text())
+    assert data["settings"] == {"x": 1} and len(data["responses"]) == 4
+    assert data["responses"][3]["error"] == "HTTP 500: boom"
+    png = report.plot(tmp_path / "r.png", summary)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_request_uses_the_training_prompt_and_extra_body() -> None:
+    body = request_body(KK, "interleaved", None, 200, 0.0, {"enforce_format": True})
+    assert body["messages"][0]["role"] == "system" and KK.question in body["messages"][1][
+        "content"]
+    assert body["enforce_format"] is True and "model" not in body
+
+
+def test_dataset_specs_use_the_held_out_test_split() -> None:
+    spec = _dataset_spec("kk:3:people=3,4")
+    assert spec == ("kk", 3, {"people": (3, 4)})
+    examples = load_examples([spec], [], seed=0)
+    assert [e.split for e in examples] == ["test"] * 3
+    assert [e.difficulty for e in examples] == [3, 4, 3]

@@ -1,0 +1,239 @@
+"""The app's own logic with scripted backends, for what a live engine cannot do on demand:
+an engine failing mid-stream, an upstream answering errors or breaking off, exact prompts.
+
+The same paths run against real vLLM in test_server_chat.py / test_server_upstream.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from parsing import INTERLEAVED_INSTRUCTION
+from server.api import create_app
+from server.backend import GenerationParams, Message, Piece
+from server.config import parse_settings
+from server.errors import APIError
+from server.upstream import UpstreamBackend
+
+SCRIPT = ["<think>add", " them</think>", "<answer>5", "</answer>"]
+
+
+class FakeGeneration:
+    def __init__(self, texts: list[str], fail_after: int | None) -> None:
+        self.prompt_tokens = 3
+        self.texts = texts
+        self.fail_after = fail_after
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[list[Piece]]:
+        for i, text in enumerate(self.texts):
+            if self.fail_after is not None and i == self.fail_after:
+                raise RuntimeError("engine exploded (scripted)")
+            last = i == len(self.texts) - 1
+            yield [Piece(0, text, 1, "stop" if last else None)]
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class FakeBackend:
+    model_name = "fake-model"
+    max_model_len = 100
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.fail_after = fail_after
+        self.calls: list[tuple[list[Message], GenerationParams]] = []
+        self.generations: list[FakeGeneration] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def check_health(self) -> None:
+        pass
+
+    async def generate(
+        self, messages: list[Message], params: GenerationParams, request_id: str
+    ) -> FakeGeneration:
+        self.calls.append((messages, params))
+        generation = FakeGeneration(SCRIPT, self.fail_after)
+        self.generations.append(generation)
+        return generation
+
+
+def client_for(backend: object, *flags: str) -> TestClient:
+    return TestClient(create_app(parse_settings(list(flags)), backend))  # type: ignore[arg-type]
+
+
+def sse_payloads(text: str) -> list[str]:
+    return [line[6:] for line in text.split("\n") if line.startswith("data: ")]
+
+
+CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "2+3?"}]}
+
+
+def test_engine_error_mid_stream_ends_with_error_chunk_and_done_and_server_stays_up() -> None:
+    backend = FakeBackend(fail_after=2)
+    with client_for(backend) as client:
+        response = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+        assert response.status_code == 200
+        payloads = sse_payloads(response.text)
+        assert payloads[-1] == "[DONE]"
+        error = json.loads(payloads[-2])
+        assert set(error) == {"error"} and error["error"]["code"] == "generation_error"
+        assert "exploded" not in response.text  # internals stay in the log
+        thinking = "".join(
+            json.loads(p)["choices"][0]["delta"].get("reasoning", "") for p in payloads[1:-2]
+        )
+        assert thinking == "add them"  # what came before the failure was delivered
+        assert backend.generations[0].closed
+        backend.fail_after = None
+        again = client.post("/v1/chat/completions", json=CHAT)
+        assert again.status_code == 200
+        assert again.json()["choices"][0]["message"]["content"] == "5"
+        assert client.app.state.server.admission.in_flight == 0
+
+
+def test_responses_error_mid_stream_is_an_error_event() -> None:
+    with client_for(FakeBackend(fail_after=3)) as client:
+        response = client.post("/v1/responses", json={"input": "2+3?", "stream": True})
+        events = [json.loads(p) for p in sse_payloads(response.text)]
+        assert events[0]["type"] == "response.created"
+        assert events[-1]["type"] == "error" and events[-1]["code"] == "generation_error"
+
+
+def test_default_system_prompt_and_its_flags() -> None:
+    cases = [
+        ((), [{"role": "user", "content": "q"}], INTERLEAVED_INSTRUCTION),
+        (("--system-prompt", "Be brief."), [{"role": "user", "content": "q"}], "Be brief."),
+        (("--no-system-prompt",), [{"role": "user", "content": "q"}], None),
+        (("--format", "none"), [{"role": "user", "content": "q"}], None),
+        (
+            (),
+            [{"role": "developer", "content": "Mine."}, {"role": "user", "content": "q"}],
+            "Mine.",
+        ),
+    ]
+    for flags, messages, expected_system in cases:
+        backend = FakeBackend()
+        with client_for(backend, *flags) as client:
+            assert (
+                client.post("/v1/chat/completions", json={"messages": messages}).status_code == 200
+            )
+        sent = backend.calls[0][0]
+        systems = [m.content for m in sent if m.role == "system"]
+        assert systems == ([expected_system] if expected_system else []), flags
+        assert sent[-1] == Message("user", "q")
+
+
+def test_reasoning_content_flag_duplicates_the_thinking() -> None:
+    with client_for(FakeBackend(), "--reasoning-content-field") as client:
+        message = client.post("/v1/chat/completions", json=CHAT).json()["choices"][0]["message"]
+        assert message["reasoning"] == message["reasoning_content"] == "add them"
+        stream = client.post("/v1/chat/completions", json={**CHAT, "stream": True}).text
+        deltas = [
+            json.loads(p)["choices"][0]["delta"]
+            for p in sse_payloads(stream)[:-1]
+            if json.loads(p)["choices"]
+        ]
+        assert any(d.get("reasoning_content") == d.get("reasoning") == "add" for d in deltas)
+
+
+def test_static_page_is_served_at_root_when_present() -> None:
+    from server.api import STATIC_DIR
+
+    with client_for(FakeBackend()) as client:
+        response = client.get("/")
+        if (STATIC_DIR / "index.html").is_file():
+            assert response.status_code == 200 and "html" in response.headers["content-type"]
+        else:
+            assert response.status_code == 404
+        missing = client.get("/no/such/page")
+        assert missing.status_code == 404 and "error" in missing.json()
+
+
+# -- upstream backend against a scripted OpenAI-compatible server -------------------------------
+
+
+def upstream_with(handler) -> UpstreamBackend:  # type: ignore[no-untyped-def]
+    backend = UpstreamBackend(parse_settings(["--upstream", "http://up:1/v1"]))
+    backend._client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    backend.upstream_model = "up-model"
+    return backend
+
+
+def sse_body(*chunks: dict) -> bytes:
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
+
+
+def choice(delta: dict, finish: str | None = None) -> dict:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+async def collect(backend: UpstreamBackend) -> tuple[list[Piece], int]:
+    generation = await backend.generate([Message("user", "q")], GenerationParams(), "rid")
+    pieces = [p async for step in generation for p in step]
+    return pieces, generation.prompt_tokens
+
+
+@pytest.mark.anyio
+async def test_upstream_reasoning_fields_are_wrapped_back_into_think_tags() -> None:
+    body = sse_body(
+        choice({"role": "assistant", "content": ""}),
+        choice({"reasoning": "plan"}),
+        choice({"reasoning_content": " more"}),
+        choice({"content": "<answer>4"}),
+        choice({"content": "</answer>"}),
+        choice({}, "stop"),
+        {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 6}},
+    )
+    backend = upstream_with(lambda request: httpx.Response(200, content=body))
+    pieces, prompt_tokens = await collect(backend)
+    assert "".join(p.text for p in pieces) == "<think>plan more</think><answer>4</answer>"
+    assert prompt_tokens == 9
+    assert sum(p.num_tokens for p in pieces) == 6  # the text-less EOS token is added at the end
+    assert pieces[-1].finish_reason == "stop"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("status", "expected"), [(400, 400), (422, 400), (404, 502), (500, 502)])
+async def test_upstream_errors_map_to_client_or_gateway_errors(status: int, expected: int) -> None:
+    backend = upstream_with(
+        lambda request: httpx.Response(status, json={"error": {"message": "nope", "type": "x"}})
+    )
+    with pytest.raises(APIError) as caught:
+        await collect(backend)
+    assert caught.value.status == expected and "nope" in caught.value.message
+
+
+@pytest.mark.anyio
+async def test_upstream_error_chunk_mid_stream_raises_a_gateway_error() -> None:
+    body = sse_body(choice({"content": "hel"}), {"error": {"message": "boom", "code": 500}})
+    backend = upstream_with(lambda request: httpx.Response(200, content=body))
+    with pytest.raises(APIError, match="boom"):
+        await collect(backend)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_responses_instructions_are_the_system_prompt() -> None:
+    backend = FakeBackend()
+    with client_for(backend) as client:
+        body = {"input": [{"role": "user", "content": [{"type": "input_text", "text": "q"}]}],
+                "instructions": "Answer in French."}
+        response = client.post("/v1/responses", json=body)
+        assert response.status_code == 200
+        assert response.json()["instructions"] == "Answer in French."
+        assert [i["type"] for i in response.json()["output"]] == ["reasoning", "message"]
+        assert response.json()["output"][1]["phase"] == "final_answer"
+    assert backend.calls[0][0] == [Message("system", "Answer in French."), Message("user", "q")]

@@ -1,0 +1,89 @@
+"""Settings: flags, INTERLEAVED_* environment variables, their precedence and validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from parsing import INTERLEAVED_INSTRUCTION
+from server.config import _FLAGS, build_parser, env_name, parse_settings
+from server.prompting import INTERLEAVED_REGEX, enforce_regex, system_prompt_for
+
+
+def test_defaults() -> None:
+    s = parse_settings([])
+    assert (s.model, s.adapter, s.format, s.host, s.port) == (
+        None,
+        None,
+        "interleaved",
+        "127.0.0.1",
+        8000,
+    )
+    assert s.merge_adapter and not s.enforce_eager and s.shutdown_grace_seconds == 30.0
+
+
+def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    samples = {bool: ("1", True), int: ("7", 7), float: ("0.5", 0.5), str: ("abc", "abc")}
+    for flag, kind, _ in _FLAGS:
+        raw, expected = (kind[-1], kind[-1]) if isinstance(kind, tuple) else samples[kind]
+        monkeypatch.setenv(env_name(flag), raw)
+        dest = flag.lstrip("-").replace("-", "_")
+        assert getattr(build_parser().parse_args([]), dest) == expected, flag
+        monkeypatch.delenv(env_name(flag))
+    assert {"--tensor-parallel-size", "--gpu-memory-utilization", "--upstream"} <= {
+        f for f, _, _ in _FLAGS
+    }
+
+
+def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERLEAVED_PORT", "9001")
+    monkeypatch.setenv("INTERLEAVED_ENFORCE_EAGER", "yes")
+    monkeypatch.setenv("INTERLEAVED_MAX_MODEL_LEN", "1024")
+    monkeypatch.setenv("INTERLEAVED_FORMAT", "r1")
+    s = parse_settings([])
+    assert (s.port, s.enforce_eager, s.max_model_len, s.format) == (9001, True, 1024, "r1")
+    s = parse_settings(["--port", "9002", "--no-enforce-eager", "--format", "none"])
+    assert (s.port, s.enforce_eager, s.format) == (9002, False, "none")
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("INTERLEAVED_PORT", "eighty"),
+        ("INTERLEAVED_ENFORCE_EAGER", "maybe"),
+        ("INTERLEAVED_FORMAT", "xml"),
+    ],
+)
+def test_bad_environment_values_stop_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SystemExit, match=env):
+        parse_settings([])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--upstream", "ftp://x"],
+        ["--upstream", "http://x", "--adapter", "/a"],
+        ["--system-prompt", "hi", "--no-system-prompt"],
+        ["--max-concurrent-requests", "0"],
+    ],
+)
+def test_contradictions_are_rejected(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings(argv)
+
+
+def test_system_prompt_choice() -> None:
+    assert system_prompt_for(parse_settings([])) == INTERLEAVED_INSTRUCTION
+    assert system_prompt_for(parse_settings(["--system-prompt", "Be brief."])) == "Be brief."
+    assert system_prompt_for(parse_settings(["--no-system-prompt"])) is None
+    assert system_prompt_for(parse_settings(["--format", "none"])) is None
+
+
+def test_enforce_regex_per_format() -> None:
+    assert enforce_regex(parse_settings([])) == INTERLEAVED_REGEX
+    assert enforce_regex(parse_settings(["--enforce-format-regex", "a+"])) == "a+"
+    with pytest.raises(Exception, match="format none"):
+        enforce_regex(parse_settings(["--format", "none"]))

@@ -1,0 +1,174 @@
+"""Config, data cursor, checkpoint files, the step log, plots and the model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.checkpoint import (
+    EpochSampler,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from training.config import Config, load_examples, parse_overrides
+from training.data import generate, write_jsonl
+from training.logs import StepLog, read_log
+from training.model_card import add_evaluation, write_model_card
+from training.plot import plot_log
+
+CONFIGS = Path(__file__).resolve().parent.parent / "training" / "configs"
+
+
+def test_config_from_yaml_with_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("estimator: gae\nlr: 1e-5\ndata: [{dataset: kk, n: 3}]\n")
+    cfg = Config.from_yaml(path, **parse_overrides(["max_steps=7", "lora=false"]))
+    assert (cfg.estimator, cfg.lr, cfg.max_steps, cfg.lora) == ("gae", 1e-5, 7, False)
+    assert isinstance(cfg.lr, float)  # YAML reads 1e-5 as a string; the config coerces it
+    assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"estimator": "ppo"}, "estimator must be one of"),
+        ({"rollout": "sglang"}, "rollout must be one of"),
+        ({"intermediate": "substring"}, "intermediate must be one of"),
+        ({"n_samples": 0}, "n_samples must be at least 1"),
+        ({"lr_typo": 1}, "unknown config keys"),
+        ({"rollout": "vllm", "vllm_sync": "lora", "lora": False}, "needs lora"),
+    ],
+)
+def test_config_rejects_mistakes(values: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Config.from_dict(values)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_configs_load(path: Path) -> None:
+    cfg = Config.from_yaml(path)
+    assert cfg.mode in ("sft", "rl")
+    if path.stem.startswith("rl-"):
+        assert (cfg.n_samples, cfg.temperature, cfg.kl_coef) == (8, 0.8, 0.001)
+        assert cfg.init_adapter is not None  # RL starts from the SFT warm start
+    expected_style = "think_answer" if "think-answer" in path.stem else "interleaved"
+    assert cfg.style == expected_style
+    if path.stem == "rl-interleaved":
+        assert cfg.intermediate == "none"  # the baseline without intermediate reward
+
+
+def test_shipped_config_set_is_complete() -> None:
+    assert {p.stem for p in CONFIGS.glob("*.yaml")} == {
+        "sft-interleaved", "sft-think-answer", "rl-interleaved-ir", "rl-interleaved",
+        "rl-think-answer",
+    }
+
+
+def test_parse_overrides_rejects_pairs_without_equals() -> None:
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["max_steps"])
+
+
+def test_load_examples_from_generators_and_files(tmp_path: Path) -> None:
+    file = tmp_path / "x.jsonl"
+    write_jsonl(generate("multihop", 3, seed=1), file)
+    examples = load_examples([{"dataset": "kk", "n": 2, "people": [3, 4]},
+                              {"path": str(file), "n": 2}])
+    assert [e.dataset for e in examples] == ["kk", "kk", "multihop", "multihop"]
+    assert [e.difficulty for e in examples[:2]] == [3, 4]
+    with pytest.raises(ValueError, match="dataset and n"):
+        load_examples([{"dataset": "kk"}])
+
+
+def test_epoch_sampler_is_deterministic_and_resumable() -> None:
+    a = EpochSampler(5, seed=3)
+    first = a.take(3) + a.take(4)  # crosses into the second epoch
+    assert sorted(first[:5]) == list(range(5))  # each epoch is a permutation
+    b = EpochSampler(5, seed=3)
+    b.take(3)
+    c = EpochSampler(5, seed=3)
+    c.restore(b.state())
+    assert c.take(4) == first[3:]
+    assert EpochSampler(5, seed=4).take(5) != first[:5]
+
+
+def test_checkpoints_are_atomic_pruned_and_restore_rng(tmp_path: Path) -> None:
+    for step in (1, 2, 3):
+        save_checkpoint(tmp_path, step, {"x": torch.tensor([step])}, keep=2)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [2, 3]
+    # A half-written checkpoint (killed during the write) is never taken as the latest.
+    (tmp_path / "checkpoints" / "step-000009.tmp").mkdir()
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoints" / "step-000003"
+    state = load_checkpoint(latest_checkpoint(tmp_path))
+    assert state["step"] == 3 and state["x"].item() == 3
+    after = torch.rand(3)  # the numbers drawn right after the save
+    restore_rng(state["rng"])
+    assert torch.equal(torch.rand(3), after)
+
+
+def test_step_log_cuts_back_to_the_resumed_step(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    log = StepLog(path, total_steps=5, progress=False)
+    for step in (1, 2, 3):
+        log.write({"step": step, "loss": torch.tensor(1.5), "bad": float("nan")})
+    log.close()
+    with path.open("a") as f:
+        f.write('{"step": 4, "lo')  # the line a kill interrupted
+    assert [r["step"] for r in read_log(path)] == [1, 2, 3]
+    StepLog(path, total_steps=5, resume_step=2, progress=False).close()
+    records = read_log(path)
+    assert [r["step"] for r in records] == [1, 2]
+    assert records[0]["loss"] == 1.5 and records[0]["bad"] == "nan"
+
+
+def _rl_log(path: Path, steps: int = 12) -> Path:
+    with path.open("w") as f:
+        for s in range(1, steps + 1):
+            f.write(json.dumps({
+                "step": s, "reward/total": -1 + s / 4, "reward/format": 1.0, "reward/final": 0.5,
+                "reward/intermediate": 0.1, "accuracy": s / 20, "intermediate_accuracy": 0.2,
+                "format_rate": 0.9, "response_length": 100.0 + s, "policy_loss": 0.01,
+                "kl": 0.001 * s, "entropy": 1.2,
+            }) + "\n")
+    return path
+
+
+def test_plot_writes_one_png_per_group(tmp_path: Path) -> None:
+    written = plot_log(_rl_log(tmp_path / "log.jsonl"), tmp_path / "plots")
+    assert {p.name for p in written} == {"rewards.png", "accuracy.png", "format_rate.png",
+                                         "response_length.png", "loss.png"}
+    for p in written:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.0}\n')
+    assert [p.name for p in plot_log(sft, tmp_path / "sft")] == ["loss.png"]
+
+
+def test_plot_cli(tmp_path: Path) -> None:
+    from training.__main__ import main
+
+    assert main(["plot", str(_rl_log(tmp_path / "log.jsonl"))]) == 0
+    assert (tmp_path / "plots" / "rewards.png").is_file()
+
+
+def test_model_card_records_training_and_takes_an_evaluation(tmp_path: Path) -> None:
+    cfg = Config(estimator="grpo", init_adapter="runs/sft/adapter", max_steps=50)
+    card = write_model_card(tmp_path, cfg, steps=50, final_metrics={"accuracy": 0.25, "x": 1})
+    text = card.read_text()
+    assert text.startswith("---\nbase_model: SmolLM2-135M-Instruct\nlibrary_name: peft")
+    assert "advantage estimator `grpo`" in text and "Steps: 50" in text
+    assert "| accuracy | 0.250 |" in text and "| x |" not in text
+    assert "Not evaluated yet" in text and "python -m server --adapter" in text
+    evaluation = {"by_dataset": {"kk": {"n": 40, "pass_at_1": 0.5, "format_rate": 1.0,
+                                        "intermediate_accuracy": 0.4,
+                                        "normalized_ttft": 0.2}},
+                  "settings": {"temperature": 0.0}}
+    text = add_evaluation(tmp_path, evaluation).read_text()
+    assert "| kk | 40 | 0.500 | 1.000 | 0.400 | 0.200 |" in text
+    assert "Not evaluated yet" not in text

@@ -1,0 +1,69 @@
+"""`python -m training`: SFT warm start, RL, plots, model cards.
+
+    python -m training sft  --config training/configs/sft-interleaved.yaml [--resume] [--set k=v]
+    python -m training rl   --config training/configs/rl-interleaved-ir.yaml [--resume] [--set k=v]
+    python -m training plot runs/rl/log.jsonl [--out DIR]
+    python -m training card runs/rl/adapter --evaluation eval.json
+
+`--set` overrides config keys (values read as YAML: `--set max_steps=3 lora=false`).
+`--resume` continues from the newest checkpoint in the config's out_dir (a fresh run otherwise).
+Training, data export and measurements: see `training/configs/`, `python -m training.verl`,
+`python -m benchmarks.training_speed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from training.config import Config, parse_overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for mode in ("sft", "rl"):
+        p = sub.add_parser(mode, help=f"train ({mode})")
+        p.add_argument("--config", help="YAML file of Config fields")
+        p.add_argument("--resume", action="store_true",
+                       help="continue from the newest checkpoint in out_dir")
+        p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                       help="override config keys")
+    plot = sub.add_parser("plot", help="write PNG curves of a training log")
+    plot.add_argument("log")
+    plot.add_argument("--out", help="folder for the PNGs (default: plots/ beside the log)")
+    card = sub.add_parser("card", help="add an evaluation to an output folder's model card")
+    card.add_argument("folder")
+    card.add_argument("--evaluation", required=True,
+                      help="JSON written by python -m benchmarks.accuracy --output")
+    args = parser.parse_args(argv)
+
+    if args.command in ("sft", "rl"):
+        try:
+            cfg = Config.from_yaml(args.config, **{**parse_overrides(args.set),
+                                                   "mode": args.command})
+        except (ValueError, TypeError, OSError) as e:
+            parser.error(str(e))
+        if args.command == "sft":
+            from training.sft import train
+        else:
+            from training.rl.trainer import train
+        adapter = train(cfg, resume=args.resume)
+        print(f"output: {adapter}", flush=True)
+    elif args.command == "plot":
+        from training.plot import plot_log
+
+        for path in plot_log(args.log, args.out):
+            print(path)
+    else:
+        from training.model_card import add_evaluation
+
+        with open(args.evaluation, encoding="utf-8") as f:
+            print(add_evaluation(args.folder, json.load(f)))
+    return 0
+
+
+if __name__ == "__main__":  # vLLM rollouts spawn worker processes: keep the guard
+    sys.exit(main())

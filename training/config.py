@@ -1,0 +1,194 @@
+"""One config object for SFT and RL: a flat dataclass, loadable from YAML, overridable by flags.
+
+    cfg = Config.from_yaml("training/configs/rl-interleaved-ir.yaml", max_steps=3)
+
+Every field has a default that works on a CPU laptop; a YAML file only names what differs.
+Unknown keys are errors, so a typo never silently trains with a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from training.rewards import GATES, VARIANTS, RewardConfig
+from training.templates import STYLES
+
+MODES = ("sft", "rl")
+ESTIMATORS = ("gae", "grpo", "reinforce_plus_plus")  # veRL's names (algorithm.adv_estimator)
+ROLLOUTS = ("hf", "vllm")
+VLLM_SYNC = ("lora", "merged")
+DTYPES = ("auto", "float32", "bfloat16")
+
+
+@dataclass
+class Config:
+    # -- run ----------------------------------------------------------------------------------
+    mode: str = "rl"  # "sft" or "rl"; the CLI subcommand sets it
+    out_dir: str = "runs/rl"  # log.jsonl, checkpoints/, adapter/ (the servable output)
+    seed: int = 0
+    device: str = "auto"  # auto: cuda when available, else cpu
+    num_threads: int = 0  # CPU threads for torch; 0: torch's default (one per core)
+    # -- model --------------------------------------------------------------------------------
+    model: str | None = None  # HF folder; None: the prepared SmolLM2-135M-Instruct
+    init_adapter: str | None = None  # PEFT adapter to start from (RL after the SFT warm start)
+    lora: bool = True  # False: full fine-tuning (the output is then a whole model folder)
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_targets: list[str] = field(
+        default_factory=lambda: [
+            "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+        ]
+    )
+    # Weights of the frozen base (auto: bfloat16 on GPU, float32 on CPU); LoRA trains in float32.
+    dtype: str = "auto"
+    gradient_checkpointing: bool = False
+    # -- data ---------------------------------------------------------------------------------
+    style: str = "interleaved"  # "interleaved" or "think_answer": prompt and SFT target layout
+    # Each source: {"dataset": kk|multihop|arithmetic, "n": N, **generator options}
+    # or {"path": "file.jsonl"} (Example records, as `python -m training.data` writes them).
+    data: list[dict[str, Any]] = field(
+        default_factory=lambda: [{"dataset": "kk", "n": 1000, "people": [3, 4, 5]}]
+    )
+    # -- optimisation (shared) ----------------------------------------------------------------
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    max_steps: int = 100
+    batch_size: int = 8  # SFT: sequences per step; RL: prompts per step (x n_samples responses)
+    micro_batch_size: int = 8  # sequences per forward/backward; gradients accumulate across
+    # -- SFT ----------------------------------------------------------------------------------
+    max_seq_len: int = 1024  # longer prompt+target pairs are dropped, not truncated
+    # -- RL -----------------------------------------------------------------------------------
+    estimator: str = "grpo"
+    n_samples: int = 8
+    temperature: float = 0.8
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    max_prompt_tokens: int = 1024  # longer prompts are dropped from the RL pool
+    ppo_epochs: int = 1  # passes over each rollout batch
+    mini_batch_size: int = 64  # responses per optimizer step within an RL step
+    clip_eps: float = 0.2
+    kl_coef: float = 0.001  # KL to the reference policy, low-variance (k3) estimator, in the loss
+    entropy_coef: float = 0.0
+    gamma: float = 1.0
+    lam: float = 1.0
+    value_coef: float = 0.5  # gae only: weight of the value loss
+    value_clip: float = 0.5  # gae only: value predictions move at most this far per update
+    value_lr: float = 1e-4  # gae only: the value head's learning rate
+    # Rewards (training.rewards.RewardConfig).
+    intermediate: str = "time_discounted"  # none | all_or_none | partial | time_discounted
+    gate: str = "conditional"  # conditional | direct
+    epsilon: float = 0.05
+    # Rollouts.
+    rollout: str = "hf"  # "hf" (transformers generate) or "vllm"
+    vllm_sync: str = "merged"  # how vLLM gets the new policy: LoRA request or merged weights
+    vllm_kv_cache_bytes: int = 2 << 30  # must be explicit on CPU (the default share fails)
+    vllm_max_model_len: int = 2048
+    # -- bookkeeping --------------------------------------------------------------------------
+    save_every: int = 10  # steps between checkpoints (and at the last step)
+    keep_checkpoints: int = 2
+    progress: bool = True  # tqdm bar on stderr
+
+    def __post_init__(self) -> None:
+        checks = {
+            "mode": (self.mode, MODES),
+            "estimator": (self.estimator, ESTIMATORS),
+            "rollout": (self.rollout, ROLLOUTS),
+            "vllm_sync": (self.vllm_sync, VLLM_SYNC),
+            "style": (self.style, STYLES),
+            "dtype": (self.dtype, DTYPES),
+            "intermediate": (self.intermediate, VARIANTS),
+            "gate": (self.gate, GATES),
+        }
+        for name, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        positive = ("max_steps", "batch_size", "micro_batch_size", "n_samples", "max_new_tokens",
+                    "ppo_epochs", "mini_batch_size", "save_every", "max_seq_len")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.data:
+            raise ValueError("data must name at least one source")
+        if self.rollout == "vllm" and self.vllm_sync == "lora" and not self.lora:
+            raise ValueError("vllm_sync: lora needs lora: true; full fine-tuning syncs merged")
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def reward(self) -> RewardConfig:
+        return RewardConfig(intermediate=self.intermediate, gate=self.gate, epsilon=self.epsilon)  # type: ignore[arg-type]
+
+    @property
+    def responses_per_step(self) -> int:
+        return self.batch_size * self.n_samples
+
+    # -- I/O ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown config keys: {unknown}")
+        # YAML reads "1e-5" as a string (its floats need a dot): coerce float fields.
+        values = {
+            k: float(v) if known[k].type == "float" and isinstance(v, str | int) else v
+            for k, v in values.items()
+        }
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None, **overrides: Any) -> Config:
+        values: dict[str, Any] = {}
+        if path is not None:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            if loaded is not None and not isinstance(loaded, dict):
+                raise ValueError(f"{path}: expected a mapping of config keys")
+            values.update(loaded or {})
+        values.update(overrides)
+        return cls.from_dict(values)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` strings (the CLI's `--set`), values read as YAML: `lr=1e-5`, `lora=false`."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(raw)
+    return out
+
+
+def load_examples(sources: list[dict[str, Any]]) -> list[Any]:
+    """The examples the `data` sources name, in order: generated ones (deterministic by seed)
+    or Example JSONL files."""
+    from training.data import generate, read_jsonl
+
+    examples = []
+    for source in sources:
+        spec = dict(source)
+        if "path" in spec:
+            examples.extend(read_jsonl(spec.pop("path"))[: spec.pop("n", None)])
+            if spec:
+                raise ValueError(f"unknown keys for a path source: {sorted(spec)}")
+            continue
+        if "dataset" not in spec or "n" not in spec:
+            raise ValueError(f"a data source needs dataset and n (or path): {source}")
+        dataset, n = spec.pop("dataset"), int(spec.pop("n"))
+        split, seed = spec.pop("split", "train"), int(spec.pop("seed", 0))
+        # YAML lists become the generators' tuples (e.g. people: [3, 4, 5]).
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+        examples.extend(generate(dataset, n, split=split, seed=seed, **options))
+    return examples

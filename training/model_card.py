@@ -1,0 +1,143 @@
+"""The README.md model card written next to every trained adapter (or full model).
+
+It records what a user needs to trust and reproduce the folder: base model, data, steps, the
+full config, the last training metrics, and the evaluation (`python -m benchmarks.accuracy`
+output, added later with `python -m training card DIR --evaluation results.json`). The facts
+behind the card are kept in `training_summary.json`, so the card can be re-rendered.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from training.config import Config
+
+SUMMARY_FILE = "training_summary.json"
+CARD_FILE = "README.md"
+_PAPER = "Xie et al. 2025, Interleaved Reasoning for Large Language Models via Reinforcement " \
+         "Learning (arXiv 2505.19640)"
+_LOG_KEYS = ("reward/total", "reward/format", "reward/final", "reward/intermediate",
+             "format_rate", "accuracy", "intermediate_accuracy", "response_length", "kl",
+             "entropy", "loss")
+
+
+def write_model_card(
+    folder: str | Path,
+    cfg: Config,
+    steps: int,
+    final_metrics: dict[str, Any] | None = None,
+    evaluation: dict[str, Any] | None = None,
+) -> Path:
+    folder = Path(folder)
+    summary = {
+        "config": cfg.to_dict(),
+        "steps": steps,
+        "final_metrics": {k: v for k, v in (final_metrics or {}).items() if k in _LOG_KEYS},
+        "evaluation": evaluation,
+    }
+    (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return render(folder)
+
+
+def add_evaluation(folder: str | Path, evaluation: dict[str, Any]) -> Path:
+    """Put a `benchmarks.accuracy` result into an existing card."""
+    folder = Path(folder)
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    summary["evaluation"] = evaluation
+    (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return render(folder)
+
+
+def render(folder: str | Path) -> Path:
+    folder = Path(folder)
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    cfg = summary["config"]
+    base = Path(cfg["model"]).name if cfg.get("model") else "SmolLM2-135M-Instruct"
+    is_lora = bool(cfg["lora"])
+    style = "interleaved" if cfg["style"] == "interleaved" else "think-answer"
+    if cfg["mode"] == "sft":
+        method = f"supervised warm start on {style} targets built from the generators' reasoning"
+    else:
+        method = (f"RL with advantage estimator `{cfg['estimator']}`, {cfg['n_samples']} samples "
+                  f"per prompt at temperature {cfg['temperature']}, KL {cfg['kl_coef']} "
+                  f"(low-variance estimator), intermediate reward `{cfg['intermediate']}` "
+                  f"with the `{cfg['gate']}` gate")
+    front = {
+        "base_model": base,
+        "library_name": "peft" if is_lora else "transformers",
+        "tags": ["interleaved-reasoning", cfg["mode"], *(["lora"] if is_lora else [])],
+        "license": "apache-2.0",
+    }
+    lines = [
+        "---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
+        f"# {_title(folder, cfg)}", "",
+        f"{'LoRA adapter' if is_lora else 'Model'} for `{base}` that answers in the "
+        f"{style} format (`<think>…</think>` / `<answer>…</answer>`), trained by this "
+        f"project's `training` package after {_PAPER}.", "",
+        "## Serving", "",
+        "```",
+        f"python -m server --adapter {folder}" if is_lora else f"python -m server --model {folder}",
+        "```", "",
+        "## Training", "",
+        f"- Base model: `{base}`" + (f", starting from adapter `{cfg['init_adapter']}`"
+                                     if cfg.get("init_adapter") else ""),
+        f"- Method: {method}.",
+        f"- Steps: {summary['steps']} (batch {cfg['batch_size']}, lr {cfg['lr']}).",
+        f"- Data: {_data_text(cfg['data'])}.",
+        "",
+    ]
+    if summary["final_metrics"]:
+        lines += ["Metrics of the last training step:", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in summary["final_metrics"].items()]
+        lines.append("")
+    lines += ["## Evaluation", ""]
+    lines += _evaluation_lines(summary.get("evaluation"))
+    lines += ["", "## Config", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).strip(),
+              "```", ""]
+    path = folder / CARD_FILE
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _title(folder: Path, cfg: dict[str, Any]) -> str:
+    # Runs write their output to <out_dir>/adapter: the run's name says more than "adapter".
+    return Path(cfg["out_dir"]).name if folder.name == "adapter" else folder.name
+
+
+def _data_text(sources: list[dict[str, Any]]) -> str:
+    parts = []
+    for s in sources:
+        if "path" in s:
+            parts.append(f"`{s['path']}`")
+        else:
+            options = ", ".join(f"{k}={v}" for k, v in s.items() if k not in ("dataset", "n"))
+            parts.append(f"{s['n']} generated `{s['dataset']}`" + (f" ({options})" if options
+                                                                   else ""))
+    return "; ".join(parts)
+
+
+def _evaluation_lines(evaluation: dict[str, Any] | None) -> list[str]:
+    if not evaluation:
+        return ["Not evaluated yet: run `python -m benchmarks.accuracy --launch "
+                "'python -m server --adapter DIR' --output eval.json`, then "
+                "`python -m training card DIR --evaluation eval.json`."]
+    lines = ["| dataset | n | Pass@1 | format rate | intermediate acc. | normalized TTFT |",
+             "|---|---|---|---|---|---|"]
+    for name, row in evaluation.get("by_dataset", {}).items():
+        lines.append(f"| {name} | {row.get('n')} | {_fmt(row.get('pass_at_1'))} | "
+                     f"{_fmt(row.get('format_rate'))} | {_fmt(row.get('intermediate_accuracy'))} "
+                     f"| {_fmt(row.get('normalized_ttft'))} |")
+    settings = evaluation.get("settings", {})
+    if settings:
+        lines += ["", f"Settings: {json.dumps(settings, sort_keys=True)}"]
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

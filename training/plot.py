@@ -1,0 +1,74 @@
+"""`python -m training plot LOG.jsonl`: one PNG per group of logged curves.
+
+rewards.png (each reward component), accuracy.png (final and intermediate accuracy),
+format_rate.png, response_length.png, loss.png (SFT loss, or policy loss / KL / entropy /
+value loss). A group is skipped when the log has none of its keys (SFT logs have no rewards).
+Raw values are drawn faintly, an exponential moving average on top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from training.logs import read_log
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "rewards": ("reward/total", "reward/format", "reward/final", "reward/intermediate"),
+    "accuracy": ("accuracy", "intermediate_accuracy"),
+    "format_rate": ("format_rate",),
+    "response_length": ("response_length",),
+    "loss": ("loss", "policy_loss", "kl", "entropy", "value_loss"),
+}
+
+
+def ema(values: list[float], alpha: float) -> list[float]:
+    out, current = [], None
+    for v in values:
+        current = v if current is None else alpha * v + (1 - alpha) * current
+        out.append(current)
+    return out
+
+
+def plot_log(log_path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on training machines
+    import matplotlib.pyplot as plt
+
+    records = read_log(log_path)
+    if not records:
+        raise ValueError(f"{log_path} has no records")
+    out = Path(out_dir) if out_dir is not None else Path(log_path).parent / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    alpha = 2.0 / (1 + max(2, min(20, len(records) // 10)))
+    written = []
+    for name, keys in GROUPS.items():
+        series = {k: _series(records, k) for k in keys}
+        series = {k: v for k, v in series.items() if v[0]}
+        if not series:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for key, (steps, values) in series.items():
+            (line,) = ax.plot(steps, values, alpha=0.3, linewidth=1)
+            ax.plot(steps, ema(values, alpha), color=line.get_color(), label=key, linewidth=2)
+        ax.set_xlabel("step")
+        ax.set_title(name.replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _series(records: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    steps, values = [], []
+    for r in records:
+        v = r.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            steps.append(int(r["step"]))
+            values.append(float(v))
+    return steps, values
