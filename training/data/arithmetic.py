@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 
 from training.data.example import Example, content_id
-from training.data.splits import split_of, split_seed
+from training.data.splits import Candidate, draw_distinct
 
 MIN_STEPS, MAX_STEPS = 2, 5
 _PEOPLE = ("Maya", "Tom", "Priya", "Leo", "Ana", "Sam", "Noor", "Ivan", "Ruth", "Kenji")
@@ -127,18 +127,8 @@ def generate(
     steps: int | tuple[int, ...] | list[int] = (2, 3, 4, 5),
 ) -> list[Example]:
     """`n` distinct problems of `split`; step counts cycle through `steps`."""
-    counts = (steps,) if isinstance(steps, int) else tuple(steps)
-    rng = random.Random(split_seed("arithmetic", split, seed))
-    out: list[Example] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 50 * n + 1000:
-            raise RuntimeError(f"only {len(out)} distinct {split} problems after {attempts}")
-        ex = random_example(rng, counts[len(out) % len(counts)], split)
-        if split_of(ex.question) != split or ex.question in seen:
-            continue
-        seen.add(ex.question)
-        out.append(ex)
-    return out
+    def draw(rng: random.Random, size: int) -> Candidate:
+        ex = random_example(rng, size, split)
+        return ex.question, ex.question, lambda: ex
+
+    return draw_distinct("arithmetic", n, split, seed, steps, draw)

@@ -23,7 +23,7 @@ from functools import cache
 from itertools import product
 
 from training.data.example import Example, content_id
-from training.data.splits import split_of, split_seed
+from training.data.splits import Candidate, draw_distinct
 
 NAMES: tuple[str, ...] = (
     "Zoey", "Oliver", "Aurora", "William", "Lily", "Jack", "Mia", "Ethan", "Chloe", "Lucas",
@@ -444,27 +444,12 @@ def generate(
     A puzzle belongs to the split its name-free canonical form hashes into, so no logical
     puzzle of a held-out split ever appears in training under any seed.
     """
-    counts = (people,) if isinstance(people, int) else tuple(people)
-    rng = random.Random(split_seed("kk", split, seed))
-    out: list[Example] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 50 * n + 1000:
-            raise RuntimeError(
-                f"only {len(out)} distinct {split} puzzles for people={counts} after "
-                f"{attempts} draws; the space is too small for n={n}"
-            )
-        size = counts[len(out) % len(counts)]
+    def draw(rng: random.Random, size: int) -> Candidate:
         puzzle = random_puzzle(rng, size)
-        if split_of(puzzle.key) != split:
-            continue
         # Same logic under other names is a new training item, but not the same names again.
         identity = f"{puzzle.names}{puzzle.key}"
-        if identity in seen:
-            continue
-        seen.add(identity)
-        question = puzzle_question(puzzle, rng)
-        out.append(puzzle_example(puzzle, question, split))
-    return out
+        return puzzle.key, identity, lambda: puzzle_example(
+            puzzle, puzzle_question(puzzle, rng), split
+        )
+
+    return draw_distinct("kk", n, split, seed, people, draw)

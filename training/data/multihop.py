@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from training.data.example import Example, content_id
-from training.data.splits import split_of, split_seed
+from training.data.splits import Candidate, draw_distinct
 
 MIN_HOPS, MAX_HOPS = 2, 4
 
@@ -358,18 +358,8 @@ def generate(
     distractors: int = 3,
 ) -> list[Example]:
     """`n` distinct questions of `split`; hop counts cycle through `hops`."""
-    counts = (hops,) if isinstance(hops, int) else tuple(hops)
-    rng = random.Random(split_seed("multihop", split, seed))
-    out: list[Example] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 50 * n + 1000:
-            raise RuntimeError(f"only {len(out)} distinct {split} questions after {attempts}")
-        ex = random_example(rng, counts[len(out) % len(counts)], split, distractors)
-        if split_of(ex.question) != split or ex.question in seen:
-            continue
-        seen.add(ex.question)
-        out.append(ex)
-    return out
+    def draw(rng: random.Random, size: int) -> Candidate:
+        ex = random_example(rng, size, split, distractors)
+        return ex.question, ex.question, lambda: ex
+
+    return draw_distinct("multihop", n, split, seed, hops, draw)

@@ -10,6 +10,7 @@ the tests (and careful users) run on the result.
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Callable, Iterable
 
 from training.data.example import SPLITS, Example
@@ -72,3 +73,42 @@ def assert_disjoint(
     if shared:
         sample = sorted(shared)[:3]
         raise AssertionError(f"{len(shared)} items in both splits, e.g. {sample}")
+
+
+# What a generator's `draw` returns for one candidate: the key its split is decided by, the key
+# that makes it a duplicate, and how to build the example once it is accepted (building may use
+# the random stream further, so it happens only for accepted candidates).
+Candidate = tuple[str, str, Callable[[], Example]]
+
+
+def draw_distinct(
+    dataset: str,
+    n: int,
+    split: str,
+    seed: int,
+    sizes: int | Iterable[int],
+    draw: Callable[[random.Random, int], Candidate],
+) -> list[Example]:
+    """`n` distinct examples of `split`, difficulty sizes used in turn.
+
+    Every generator shares this loop: one random stream per dataset, split and seed; candidates
+    whose key hashes into another split are skipped, and so are duplicates.
+    """
+    counts = (sizes,) if isinstance(sizes, int) else tuple(sizes)
+    rng = random.Random(split_seed(dataset, split, seed))
+    out: list[Example] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 50 * n + 1000:
+            raise RuntimeError(
+                f"only {len(out)} distinct {split} {dataset} items for sizes {counts} after "
+                f"{attempts} draws; the space is too small for n={n}"
+            )
+        split_key, identity, build = draw(rng, counts[len(out) % len(counts)])
+        if split_of(split_key) != split or identity in seen:
+            continue
+        seen.add(identity)
+        out.append(build())
+    return out
