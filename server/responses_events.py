@@ -88,45 +88,36 @@ class ResponsesEncoder:
             item["status"] = "completed" if op.complete else "incomplete"
             if op.kind == ANSWER:
                 item["answer"] = op.answer
-                lines.append(
-                    self._event(
-                        "response.output_text.done",
-                        item_id=item["id"],
-                        output_index=out_index,
-                        content_index=0,
-                        text=op.text,
-                        logprobs=[],
-                    )
+                text_done = self._event(
+                    "response.output_text.done",
+                    item_id=item["id"],
+                    output_index=out_index,
+                    content_index=0,
+                    text=op.text,
+                    logprobs=[],
                 )
-                lines.append(
-                    self._event(
-                        "response.content_part.done",
-                        item_id=item["id"],
-                        output_index=out_index,
-                        content_index=0,
-                        part=part,
-                    )
+            else:
+                text_done = self._event(
+                    "response.reasoning_text.done",
+                    item_id=item["id"],
+                    output_index=out_index,
+                    content_index=0,
+                    text=op.text,
                 )
+            lines.append(text_done)
+            lines.append(
+                self._event(
+                    "response.content_part.done",
+                    item_id=item["id"],
+                    output_index=out_index,
+                    content_index=0,
+                    part=part,
+                )
+            )
+            if op.kind == ANSWER:
+                # Its phase is known only when what follows is: the item waits for it.
                 self._awaiting_phase = out_index
             else:
-                lines.append(
-                    self._event(
-                        "response.reasoning_text.done",
-                        item_id=item["id"],
-                        output_index=out_index,
-                        content_index=0,
-                        text=op.text,
-                    )
-                )
-                lines.append(
-                    self._event(
-                        "response.content_part.done",
-                        item_id=item["id"],
-                        output_index=out_index,
-                        content_index=0,
-                        part=part,
-                    )
-                )
                 lines.append(
                     self._event("response.output_item.done", output_index=out_index, item=item)
                 )

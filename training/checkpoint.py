@@ -68,6 +68,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def begin_run(out_dir: str | Path, config_yaml: str, seed: int) -> Path:
+    """What every run does first: create its folder, record its config, seed every RNG."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(config_yaml)
+    seed_everything(seed)
+    return out
+
+
 def rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {
         "python": random.getstate(),

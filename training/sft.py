@@ -21,11 +21,11 @@ import torch
 
 from training.checkpoint import (
     EpochSampler,
+    begin_run,
     latest_checkpoint,
     load_checkpoint,
     restore_rng,
     save_checkpoint,
-    seed_everything,
 )
 from training.config import Config, load_examples
 from training.logs import LOG_FILE, StepLog
@@ -63,10 +63,7 @@ def build_pairs(cfg: Config, tokenizer: Any) -> list[tuple[list[int], list[int]]
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run SFT as configured; returns the servable output folder (`out_dir/adapter`)."""
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(cfg.to_yaml())
-    seed_everything(cfg.seed)
+    out = begin_run(cfg.out_dir, cfg.to_yaml(), cfg.seed)
     device = pick_device(cfg.device, cfg.num_threads)
     tokenizer = load_tokenizer(base_model_path(cfg))
     pairs = build_pairs(cfg, tokenizer)

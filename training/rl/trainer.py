@@ -25,11 +25,11 @@ import torch
 
 from training.checkpoint import (
     EpochSampler,
+    begin_run,
     latest_checkpoint,
     load_checkpoint,
     restore_rng,
     save_checkpoint,
-    seed_everything,
 )
 from training.config import Config, load_examples
 from training.data.example import Example
@@ -78,10 +78,7 @@ def build_prompts(examples: Sequence[Example], tokenizer: Any, cfg: Config) -> l
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run RL as configured; returns the servable output folder (`out_dir/adapter`)."""
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(cfg.to_yaml())
-    seed_everything(cfg.seed)
+    out = begin_run(cfg.out_dir, cfg.to_yaml(), cfg.seed)
     device = pick_device(cfg.device, cfg.num_threads)
     base = base_model_path(cfg)
     tokenizer = load_tokenizer(base)
