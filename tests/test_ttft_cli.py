@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks.replay import DONE, chunk
 from benchmarks.ttft.__main__ import main
+from benchmarks.ttft.client import request_body
 from benchmarks.ttft.launch import Launcher, LaunchError, parse_launch
 from benchmarks.ttft.prompts import PromptError, load_prompts
 from benchmarks.ttft.targets import parse_extra_body, parse_target
@@ -42,11 +43,23 @@ def test_target_syntax() -> None:
         "x=http://h,colour=red",
         "x=http://h,format=yaml",
         "x=http://h,classify=magic",
+        "x=http://h,style=poem",
         "x=ftp://h",
         "=http://h",
     ):
         with pytest.raises(ValueError):
             parse_target(bad)
+
+
+def test_per_target_style_swaps_the_system_instruction() -> None:
+    question = {"role": "user", "content": "Who is a knight?"}
+    prompt = [{"role": "system", "content": INTERLEAVED_INSTRUCTION}, question]
+    twin = parse_target("ta=http://h:1,style=think_answer")
+    body = request_body(twin, prompt, 64, 0.0)
+    assert body["messages"] == [{"role": "system", "content": THINK_ANSWER_INSTRUCTION}, question]
+    assert request_body(twin, [question], 64, 0.0)["messages"] == body["messages"]
+    plain = parse_target("ours=http://h:1")
+    assert plain.system is None and request_body(plain, prompt, 64, 0.0)["messages"] == prompt
 
 
 def test_extra_body_common_and_per_target() -> None:

@@ -282,6 +282,7 @@ class Benchmark:
                     "format": t.format,
                     "classify": t.classify,
                     "extra_body": t.extra_body,
+                    "system": t.system,
                 }
                 for t in self.targets
             ],

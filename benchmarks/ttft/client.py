@@ -37,7 +37,8 @@ class Target:
 
     `format` is the `parsing` format used on `content` for servers that do not split segments
     themselves; `classify` forces how the stream is read ("ours", "fields") instead of
-    detecting it ("auto"). `extra_body` is merged into every request body.
+    detecting it ("auto"). `extra_body` is merged into every request body. `system`, when
+    set, replaces the prompts' system message (a model trained under another instruction).
     """
 
     name: str
@@ -47,6 +48,7 @@ class Target:
     format: str = "interleaved"
     classify: str = "auto"
     extra_body: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
 
     @property
     def chat_url(self) -> str:
@@ -118,12 +120,20 @@ def make_client(timeout: float, connect_timeout: float = 10.0) -> httpx.AsyncCli
     )
 
 
+def with_system(messages: list[dict[str, Any]], system: str) -> list[dict[str, Any]]:
+    """The same conversation under another system message."""
+    rest = [m for m in messages[:1] if m.get("role") != "system"] + messages[1:]
+    return [{"role": "system", "content": system}, *rest]
+
+
 def request_body(
     target: Target,
     messages: list[dict[str, Any]],
     max_tokens: int,
     temperature: float | None,
 ) -> dict[str, Any]:
+    if target.system is not None:
+        messages = with_system(messages, target.system)
     body: dict[str, Any] = {
         "messages": messages,
         "max_tokens": max_tokens,

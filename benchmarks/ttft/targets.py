@@ -1,6 +1,7 @@
 """Target specifications on the command line: `--target` / `--compare` and `--extra-body`.
 
     NAME=BASE_URL[,model=MODEL][,api_key=KEY][,format=interleaved|r1|none][,classify=auto|ours|fields]
+                 [,style=interleaved|think_answer]
 
 - BASE_URL is the server's root (`http://127.0.0.1:8101`); a trailing `/v1` is accepted and
   dropped. `NAME=` may be left out for a single target (the name is then "target").
@@ -9,6 +10,9 @@
 - model: the `model` field sent; without it, the first id of the server's `GET /v1/models`.
 - format: how `parsing` reads `content` from servers that do not split segments themselves.
 - classify: force how the stream is read (see `classify`); "auto" detects our server.
+- style: the system instruction this target's model was trained with, in place of --style's.
+  Comparing an interleaved model with a think-answer one sends both the same questions, each
+  under its own instruction.
 
 `--extra-body` takes JSON merged into every request body (`'{"enforce_format": true}'`), or
 `NAME=JSON` for one target only.
@@ -21,9 +25,10 @@ from typing import Any
 
 from benchmarks.ttft.classify import MODES
 from benchmarks.ttft.client import Target
+from benchmarks.ttft.prompts import STYLES
 from parsing import FORMATS
 
-OPTION_KEYS = ("model", "api_key", "format", "classify")
+OPTION_KEYS = ("model", "api_key", "format", "classify", "style")
 
 
 def parse_target(spec: str, api_key: str | None = None) -> Target:
@@ -46,6 +51,8 @@ def parse_target(spec: str, api_key: str | None = None) -> Target:
         raise ValueError(f"target {spec!r}: format must be one of {sorted(FORMATS)}")
     if values.get("classify", "auto") not in MODES:
         raise ValueError(f"target {spec!r}: classify must be one of {MODES}")
+    if values.get("style", "interleaved") not in STYLES:
+        raise ValueError(f"target {spec!r}: style must be one of {sorted(STYLES)}")
     if url and not url.startswith(("http://", "https://")):
         raise ValueError(f"target {spec!r}: the URL must start with http:// or https://")
     return Target(
@@ -55,6 +62,7 @@ def parse_target(spec: str, api_key: str | None = None) -> Target:
         api_key=values.get("api_key") or api_key,
         format=values.get("format", "interleaved"),
         classify=values.get("classify", "auto"),
+        system=STYLES[values["style"]] if "style" in values else None,
     )
 
 
