@@ -11,6 +11,7 @@ Hugging Face folder (safetensors + tokenizer + chat template) that vLLM and trai
 from modelprep.adapters import (
     DEFAULT_ADAPTER_NAME,
     THINK_ANSWER_ADAPTER_NAME,
+    adapter_style,
     shipped_adapter_dir,
 )
 from modelprep.base_model import (
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_ADAPTER_NAME",
     "THINK_ANSWER_ADAPTER_NAME",
     "ModelUnavailableError",
+    "adapter_style",
     "base_model_dir",
     "cache_root",
     "ensure_base_model",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
-from parsing import INTERLEAVED_INSTRUCTION
+from modelprep import adapter_style, shipped_adapter_dir
+from parsing import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
 from server.backend import Message
 from server.config import Settings
 from server.errors import APIError
@@ -30,7 +32,20 @@ def system_prompt_for(settings: Settings) -> str | None:
         return None
     if settings.system_prompt is not None:
         return settings.system_prompt
-    return INTERLEAVED_INSTRUCTION if settings.format == "interleaved" else None
+    if settings.format != "interleaved":
+        return None
+    # A think-answer adapter (the baseline twin) is served under the instruction it learned.
+    adapter = served_adapter(settings)
+    if adapter is not None and adapter_style(adapter) == "think_answer":
+        return THINK_ANSWER_INSTRUCTION
+    return INTERLEAVED_INSTRUCTION
+
+
+def served_adapter(settings: Settings) -> Path | None:
+    """The adapter folder this server loads: --adapter, else the shipped default, else None."""
+    if settings.no_adapter or settings.upstream:
+        return None
+    return Path(settings.adapter) if settings.adapter else shipped_adapter_dir()
 
 
 def to_messages(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from parsing import INTERLEAVED_INSTRUCTION
+from parsing import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
 from server.config import _FLAGS, build_parser, env_name, parse_settings
 from server.prompting import INTERLEAVED_REGEX, enforce_regex, system_prompt_for
 
@@ -80,6 +83,21 @@ def test_system_prompt_choice() -> None:
     assert system_prompt_for(parse_settings(["--system-prompt", "Be brief."])) == "Be brief."
     assert system_prompt_for(parse_settings(["--no-system-prompt"])) is None
     assert system_prompt_for(parse_settings(["--format", "none"])) is None
+
+
+@pytest.mark.parametrize("style", ["think_answer", "interleaved", None])
+def test_an_adapter_is_served_under_the_instruction_it_learned(
+    tmp_path: Path, style: str | None
+) -> None:
+    (tmp_path / "adapter_config.json").write_text("{}")
+    if style is not None:  # training writes this beside every adapter; hand-made ones lack it
+        summary = {"config": {"style": style}}
+        (tmp_path / "training_summary.json").write_text(json.dumps(summary))
+    chosen = system_prompt_for(parse_settings(["--adapter", str(tmp_path)]))
+    expected = THINK_ANSWER_INSTRUCTION if style == "think_answer" else INTERLEAVED_INSTRUCTION
+    assert chosen == expected
+    flag = ["--adapter", str(tmp_path), "--system-prompt", "Be brief."]
+    assert system_prompt_for(parse_settings(flag)) == "Be brief."
 
 
 def test_enforce_regex_per_format() -> None:

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Held-out evaluation of one model through our server, then its model card (trained models).
+#
+#   scripts/evaluate.sh base | base-think-answer | interleaved-ir | interleaved | think-answer
+#
+# base: SmolLM2-135M-Instruct with the interleaved instruction only (base-think-answer: with the
+# think-answer one). The others: runs/rl-MODEL/adapter from scripts/train.sh. Questions: the
+# generators' held-out test split (never trained on), K&K by people count, multi-hop, and the
+# out-of-domain arithmetic set; greedy, one sample each (Pass@1).
+# Output: results/accuracy/MODEL.json and .png. Skipped when the JSON exists (delete it to redo).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+model="${1:-}"
+case "$model" in
+  base) server=(--no-adapter) style=interleaved ;;
+  base-think-answer) server=(--no-adapter) style=think_answer ;;
+  interleaved-ir | interleaved) server=(--adapter "runs/rl-$model/adapter") style=interleaved ;;
+  think-answer) server=(--adapter "runs/rl-$model/adapter") style=think_answer ;;
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer" >&2
+     exit 2 ;;
+esac
+"$repo/scripts/setup.sh"
+cd "$repo"
+py="$repo/.venv/bin/python"
+heldout=(--dataset kk:80:people=2,3,4,5 --dataset multihop:40:hops=2,3 --dataset arithmetic:40
+         --max-tokens 512 --temperature 0 --concurrency 16)
+evaluation="results/accuracy/$model.json"
+if [[ ! -f "$evaluation" ]]; then
+  "$py" -m benchmarks.accuracy --launch "$py -m server ${server[*]}" --style "$style" \
+    "${heldout[@]}" --output "$evaluation"
+fi
+if [[ "$model" != base* ]]; then
+  "$py" -m training card "runs/rl-$model/adapter" --evaluation "$evaluation"
+fi
