@@ -182,3 +182,15 @@ def test_model_card_records_training_and_takes_an_evaluation(tmp_path: Path) -> 
     text = add_evaluation(tmp_path, evaluation).read_text()
     assert "| kk | 40 | 0.500 | 1.000 | 0.400 | 0.200 |" in text
     assert "Not evaluated yet" not in text
+
+
+def test_an_rl_card_states_its_warm_start(tmp_path: Path) -> None:
+    sft = Config(mode="sft", out_dir="runs/sft-x", max_steps=60, lr=2e-4,
+                 data=[{"dataset": "kk", "n": 360, "people": [2, 3]}])
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "rl").mkdir()
+    write_model_card(tmp_path / "sft", sft, steps=60)
+    rl = Config(estimator="grpo", init_adapter=str(tmp_path / "sft"), max_steps=12)
+    text = write_model_card(tmp_path / "rl", rl, steps=12).read_text()
+    assert "Warm start (`runs/sft-x`, sft): 60 steps (batch 8, lr 0.0002, LoRA r16) on 360 " \
+           "generated `kk` (people=[2, 3])." in text

@@ -38,9 +38,23 @@ def write_model_card(
         "steps": steps,
         "final_metrics": {k: v for k, v in (final_metrics or {}).items() if k in _LOG_KEYS},
         "evaluation": evaluation,
+        "warm_start": _warm_start(cfg),
     }
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return render(folder)
+
+
+def _warm_start(cfg: Config) -> dict[str, Any] | None:
+    """What the initial adapter was trained on and for how long (from its own summary), so the
+    card of an RL adapter states its whole training, not only the last stage."""
+    if not cfg.init_adapter:
+        return None
+    try:
+        summary = json.loads((Path(cfg.init_adapter) / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return {"steps": summary["steps"], "config": summary["config"],
+            "final_metrics": summary.get("final_metrics", {})}
 
 
 def add_evaluation(folder: str | Path, evaluation: dict[str, Any]) -> Path:
@@ -88,6 +102,7 @@ def render(folder: str | Path) -> Path:
         f"- Method: {method}.",
         f"- Steps: {summary['steps']} (batch {cfg['batch_size']}, lr {cfg['lr']}).",
         f"- Data: {_data_text(cfg['data'])}.",
+        *_warm_start_lines(summary.get("warm_start")),
         "",
     ]
     if summary["final_metrics"]:
@@ -101,6 +116,15 @@ def render(folder: str | Path) -> Path:
     path = folder / CARD_FILE
     path.write_text("\n".join(lines))
     return path
+
+
+def _warm_start_lines(warm: dict[str, Any] | None) -> list[str]:
+    if not warm:
+        return []
+    c = warm["config"]
+    return [f"- Warm start (`{c['out_dir']}`, {c['mode']}): {warm['steps']} steps (batch "
+            f"{c['batch_size']}, lr {c['lr']}, LoRA r{c['lora_r']}) on "
+            f"{_data_text(c['data'])}."]
 
 
 def _title(folder: Path, cfg: dict[str, Any]) -> str:
