@@ -117,3 +117,35 @@ def test_dataset_specs_use_the_held_out_test_split() -> None:
     examples = load_examples([spec], [], seed=0)
     assert [e.split for e in examples] == ["test"] * 3
     assert [e.difficulty for e in examples] == [3, 4, 3]
+
+
+def _result(kk: float, ttft: float, by_people: dict[int, float]) -> dict:
+    cell = {"n": 10, "pass_at_1": kk, "normalized_ttft": ttft, "format_rate": 1.0}
+    return {
+        "by_dataset": {"kk": cell, "arithmetic": {**cell, "pass_at_1": 0.5}},
+        "by_difficulty": {f"kk/{p}": {"n": 5, "pass_at_1": v} for p, v in by_people.items()},
+    }
+
+
+def test_compare_lays_results_out_like_table_2(tmp_path: Path) -> None:
+    from benchmarks.accuracy import compare, paper
+
+    files = {}
+    for name, result in {"think-answer": _result(0.2, 0.9, {2: 0.4, 3: 0.0}),
+                         "interleaved+IR": _result(0.4, 0.1, {2: 0.6, 3: 0.2})}.items():
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(result))
+    out = tmp_path / "table2.md"
+    assert compare.main([f"{k}={v}" for k, v in files.items()]
+                        + ["--output", str(out), "--plot", str(tmp_path / "kk.png")]) == 0
+    text = out.read_text()
+    assert "| model | kk Pass@1 / TTFT | arithmetic Pass@1 / TTFT | Avg. Pass@1 / TTFT |" in text
+    # Avg. is the unweighted mean over datasets, as in the paper: (0.4 + 0.5) / 2.
+    assert "| interleaved+IR | 0.400 / 0.100 | 0.500 / 0.100 | 0.450 / 0.100 | 1.000 |" in text
+    assert "| think-answer | 0.400 | 0.000 |" in text  # by people: 2, 3
+    assert "| Interleave + IR | PPO | 0.533 / 0.132 |" in text and paper.SOURCE in text
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["kk_by_people"]["interleaved+IR"]["3"]["pass_at_1"] == 0.2
+    assert (tmp_path / "kk.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        compare.main(["no-equals-sign"])
