@@ -23,7 +23,7 @@ esac
 cd "$repo"
 py="$repo/.venv/bin/python"
 heldout=(--dataset kk:80:people=2,3,4,5 --dataset multihop:40:hops=2,3 --dataset arithmetic:40
-         --max-tokens 512 --temperature 0 --concurrency 16)
+         --max-tokens 768 --temperature 0 --concurrency 16)
 evaluation="results/accuracy/$model.json"
 if [[ ! -f "$evaluation" ]]; then
   "$py" -m benchmarks.accuracy --launch "$py -m server ${server[*]}" --style "$style" \
