@@ -165,6 +165,12 @@ def test_plot_cli(tmp_path: Path) -> None:
 
     assert main(["plot", str(_rl_log(tmp_path / "log.jsonl"))]) == 0
     assert (tmp_path / "plots" / "rewards.png").is_file()
+    a, b = _rl_log(tmp_path / "a.jsonl"), _rl_log(tmp_path / "b.jsonl")
+    out = tmp_path / "curves.png"
+    assert main(["plot", "--compare", f"ir={a}", f"ta={b}", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit):
+        main(["plot", "--compare", "no-log-given"])
 
 
 def test_model_card_records_training_and_takes_an_evaluation(tmp_path: Path) -> None:

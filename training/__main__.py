@@ -3,6 +3,7 @@
     python -m training sft  --config training/configs/sft-interleaved.yaml [--resume] [--set k=v]
     python -m training rl   --config training/configs/rl-interleaved-ir.yaml [--resume] [--set k=v]
     python -m training plot runs/rl/log.jsonl [--out DIR]
+    python -m training plot --compare ta=runs/rl-think-answer/log.jsonl ir=... --out curves.png
     python -m training card runs/rl/adapter --evaluation eval.json
 
 `--set` overrides config keys (values read as YAML: `--set max_steps=3 lora=false`).
@@ -32,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                        help="override config keys")
     plot = sub.add_parser("plot", help="write PNG curves of a training log")
-    plot.add_argument("log")
-    plot.add_argument("--out", help="folder for the PNGs (default: plots/ beside the log)")
+    plot.add_argument("log", nargs="?")
+    plot.add_argument("--out", help="folder for the PNGs (default: plots/ beside the log); "
+                      "with --compare, the PNG file")
+    plot.add_argument("--compare", nargs="+", metavar="NAME=LOG.jsonl",
+                      help="several runs on one figure instead")
     card = sub.add_parser("card", help="add an evaluation to an output folder's model card")
     card.add_argument("folder")
     card.add_argument("--evaluation", required=True,
@@ -53,10 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         adapter = train(cfg, resume=args.resume)
         print(f"output: {adapter}", flush=True)
     elif args.command == "plot":
-        from training.plot import plot_log
+        from training.plot import plot_compare, plot_log
 
-        for path in plot_log(args.log, args.out):
-            print(path)
+        if args.compare:
+            logs = dict(spec.partition("=")[::2] for spec in args.compare)
+            if not all(logs.values()) or args.log:
+                parser.error("--compare takes NAME=LOG.jsonl pairs and no positional LOG")
+            print(plot_compare(logs, args.out or "training-curves.png"))
+        elif args.log:
+            for path in plot_log(args.log, args.out):
+                print(path)
+        else:
+            parser.error("plot needs a LOG.jsonl or --compare")
     else:
         from training.model_card import add_evaluation
 

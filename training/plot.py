@@ -72,3 +72,36 @@ def _series(records: list[dict[str, Any]], key: str) -> tuple[list[int], list[fl
             steps.append(int(r["step"]))
             values.append(float(v))
     return steps, values
+
+
+COMPARE_PANELS = ("reward/total", "reward/format", "reward/final", "reward/intermediate",
+                  "accuracy", "intermediate_accuracy", "format_rate", "response_length")
+
+
+def plot_compare(logs: dict[str, str | Path], out: str | Path) -> Path:
+    """Several runs' curves on one figure, one panel per metric (reward components, accuracy,
+    format rate, response length): the runs an experiment compares, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {name: read_log(path) for name, path in logs.items()}
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+    for ax, key in zip(axes.flat, COMPARE_PANELS, strict=True):
+        for name, records in runs.items():
+            steps, values = _series(records, key)
+            if steps:
+                alpha = 2.0 / (1 + max(2, min(20, len(values) // 10)))
+                (line,) = ax.plot(steps, values, alpha=0.3, linewidth=1)
+                ax.plot(steps, ema(values, alpha), color=line.get_color(), label=name, linewidth=2)
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
