@@ -22,8 +22,8 @@ esac
 "$repo/scripts/setup.sh"
 cd "$repo"
 py="$repo/.venv/bin/python"
-heldout=(--dataset kk:80:people=2,3,4,5 --dataset multihop:40:hops=2,3 --dataset arithmetic:40
-         --max-tokens 768 --temperature 0 --concurrency 16)
+heldout=(--dataset kk:60:people=2,3,4,5 --dataset multihop:30:hops=2,3 --dataset arithmetic:30
+         --max-tokens 640 --temperature 0 --concurrency 32)
 evaluation="results/accuracy/$model.json"
 if [[ ! -f "$evaluation" ]]; then
   "$py" -m benchmarks.accuracy --launch "$py -m server ${server[*]}" --style "$style" \
