@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             spec.argv += ["--port", str(port)]
             base_url = f"http://127.0.0.1:{port}"
         try:
-            with Launcher(Path(args.output).parent / "logs") as launcher:
+            # One log folder per output, so evaluations run side by side keep separate logs.
+            logs = Path(args.output).parent / "logs" / Path(args.output).stem
+            with Launcher(logs) as launcher:
                 launcher.start(spec, base_url)
                 rows = evaluate(base_url)
         except LaunchError as e:
