@@ -71,6 +71,19 @@ class ServerProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_log_lines(self, text: str, timeout: float = 10.0) -> list[str]:
+        """The log lines containing `text`, polling until one appears or `timeout` passes.
+
+        The access log is written once the response has been sent, so a client can hold the
+        response a moment before the server's line reaches the log file.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log_text().splitlines() if text in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
     def terminate(self) -> None:
         """Send SIGTERM (graceful shutdown) without waiting."""
         if self.process.poll() is None:

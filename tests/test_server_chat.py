@@ -250,8 +250,8 @@ def test_models_health_and_access_log(server) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
     lines = [
         json.loads(line)
-        for line in server.log_text().splitlines()
-        if line.startswith("{") and request_id in line
+        for line in server.wait_for_log_lines(request_id)
+        if line.startswith("{")
     ]
     assert len(lines) == 1
     record = lines[0]
