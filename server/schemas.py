@@ -127,6 +127,7 @@ class AnswerInfo(BaseModel):
     index: int  # 0-based among the answers of this choice
     text: str  # the whole answer, stripped
     elapsed_ms: float  # ms from the server receiving the request to the answer completing
+    first_token_offset: int  # completion tokens generated before the answer's first text token
     token_offset: int  # completion tokens generated when the answer completed
     complete: bool  # False when the answer's closing tag never arrived
 

@@ -40,7 +40,8 @@ class Op:
     TEXT: new text of segment `segment` (kind "think" or "answer"); `prefix` is SEPARATOR when
         this is the first text of a segment that follows an earlier non-empty one of its kind.
     END: segment `segment` finished with stripped `text`; for answers `answer` holds the
-        `AnswerInfo` fields (index among answers, text, elapsed_ms, token_offset, complete).
+        `AnswerInfo` fields (index among answers, text, elapsed_ms, first_token_offset,
+        token_offset, complete).
     """
 
     op: str
@@ -60,8 +61,10 @@ class ChoiceShaper:
     """
 
     __slots__ = (
+        "_answer_start",
         "_had_text",
         "_open",
+        "_tokens_before",
         "_unattributed",
         "_ws",
         "answer_times",
@@ -91,9 +94,14 @@ class ChoiceShaper:
         self._open = -1  # index of the segment whose text is flowing, -1 when none
         self._ws = ""  # held-back trailing whitespace of that segment
         self._had_text = {THINK: False, ANSWER: False}
+        # Completion tokens before the current feed, and before the open answer's first text:
+        # where an answer starts is what the paper's normalized TTFT measures.
+        self._tokens_before = 0
+        self._answer_start: tuple[int, int] | None = None  # (segment index, tokens before it)
 
     def feed(self, text: str, num_tokens: int, now: float) -> list[Op]:
         """New output of this choice: `text` produced by `num_tokens` tokens."""
+        self._tokens_before = self.completion_tokens
         if num_tokens:
             self.completion_tokens += num_tokens
             if self.first_token_at is None:
@@ -115,6 +123,7 @@ class ChoiceShaper:
     def close(self, now: float, finish_reason: str | None = None) -> list[Op]:
         """The choice ended: flush held-back text, end the open segment."""
         self.finish_reason = finish_reason
+        self._tokens_before = self.completion_tokens
         events = self.parser.close()
         if self._unattributed:
             kind = events[0].kind if events else ANSWER
@@ -142,8 +151,10 @@ class ChoiceShaper:
                     if self._had_text[kind]:
                         prefix = SEPARATOR
                     self._had_text[kind] = True
-                    if kind == ANSWER and self.first_answer_at is None:
-                        self.first_answer_at = now
+                    if kind == ANSWER:
+                        self._answer_start = (event.index, self._tokens_before)
+                        if self.first_answer_at is None:
+                            self.first_answer_at = now
                 out.append(Op(TEXT, kind, event.index, self._ws + body, prefix))
                 self._ws = text[len(body) :]
             else:
@@ -151,10 +162,15 @@ class ChoiceShaper:
                 self._ws = ""
                 answer = None
                 if kind == ANSWER:
+                    start = self._answer_start
                     answer = {
                         "index": len(self.answers),
                         "text": event.text,
                         "elapsed_ms": round((now - self.t0) * 1000.0, 3),
+                        # An empty answer has no first token: it starts where it ends.
+                        "first_token_offset": start[1]
+                        if start is not None and start[0] == event.index
+                        else self._tokens_before,
                         "token_offset": self.completion_tokens,
                         "complete": event.complete,
                     }

@@ -18,16 +18,18 @@ KK = generate("kk", 2, split="test", people=(3,), seed=2)[0]
 HOP = generate("multihop", 2, split="test", hops=(2,), seed=2)[0]
 
 
-def ours(answers: list[tuple[str, int]], format_ok: bool, tokens: int) -> dict:
-    """A non-streaming response of our server: answers split out, with token offsets."""
+def ours(answers: list[tuple[str, int, int]], format_ok: bool, tokens: int) -> dict:
+    """A non-streaming response of our server: answers split out, with the token offsets of
+    their first text token and their end."""
     return {
         "choices": [{
             "index": 0, "finish_reason": "stop", "format_ok": format_ok,
-            "message": {"role": "assistant", "content": "\n\n".join(a for a, _ in answers),
+            "message": {"role": "assistant", "content": "\n\n".join(a for a, _, _ in answers),
                         "reasoning": "...",
                         "answers": [{"index": i, "text": a, "elapsed_ms": 1.0,
-                                     "token_offset": off, "complete": True}
-                                    for i, (a, off) in enumerate(answers)]},
+                                     "first_token_offset": start, "token_offset": end,
+                                     "complete": True}
+                                    for i, (a, start, end) in enumerate(answers)]},
         }],
         "usage": {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": tokens + 10},
     }
@@ -42,16 +44,20 @@ def raw(text: str) -> dict:
 
 def test_our_server_response_is_judged_from_its_answers() -> None:
     truths = HOP.intermediate_answers  # 2 hops: the second is the final answer
-    body = ours([(truths[0], 20), (truths[1], 80)], format_ok=True, tokens=100)
+    body = ours([(truths[0], 15, 20), (truths[1], 70, 80)], format_ok=True, tokens=100)
     judged = judge(HOP, response_view(body))
     assert judged.correct and judged.format_ok
     assert (judged.intermediate_matched, judged.intermediate_total) == (2, 2)
-    assert judged.normalized_ttft == pytest.approx(0.2) and judged.ttft_basis == "tokens"
+    # The paper's TTFT: where the first answer *starts* (token 15 of 100), not where it ends.
+    assert judged.normalized_ttft == pytest.approx(0.15) and judged.ttft_basis == "tokens"
     assert judged.completion_tokens == 100
+    # An older server of ours reported only where each answer ended.
+    del body["choices"][0]["message"]["answers"][0]["first_token_offset"]
+    assert judge(HOP, response_view(body)).normalized_ttft == pytest.approx(0.2)
 
 
 def test_wrong_final_answer_and_bad_format() -> None:
-    body = ours([("somewhere else", 90)], format_ok=False, tokens=100)
+    body = ours([("somewhere else", 90, 95)], format_ok=False, tokens=100)
     judged = judge(HOP, response_view(body))
     assert not judged.correct and not judged.format_ok
     assert judged.intermediate_matched == 0 and judged.normalized_ttft == pytest.approx(0.9)
@@ -64,13 +70,15 @@ def test_raw_tagged_text_is_parsed() -> None:
     judged = judge(KK, response_view(raw(text)))
     assert judged.correct and judged.format_ok
     assert judged.intermediate_matched == judged.intermediate_total == 3
-    first_end = text.index("</answer>") + len("</answer>")
-    assert judged.normalized_ttft == pytest.approx(first_end / len(text))
+    first_start = text.index("<answer>") + len("<answer>")
+    first_start += len(text[first_start:]) - len(text[first_start:].lstrip())
+    assert judged.normalized_ttft == pytest.approx(first_start / len(text))
     assert judged.ttft_basis == "chars"
-    # Think-then-answer puts the only answer at the very end.
-    late = judge(KK, response_view(raw(f"<think> x </think> <answer> {KK.final_answer} "
-                                       "</answer>")))
-    assert late.correct and late.normalized_ttft == pytest.approx(1.0)
+    # Think-then-answer puts the only answer at the very end: its first character.
+    late_text = f"<think> x </think> <answer> {KK.final_answer} </answer>"
+    late = judge(KK, response_view(raw(late_text)))
+    start = late_text.index(KK.final_answer)
+    assert late.correct and late.normalized_ttft == pytest.approx(start / len(late_text))
     # A server with a reasoning parser returns the thinking apart: it is put back in front.
     split = raw(KK.final_answer)
     split["choices"][0]["message"]["reasoning_content"] = "thinking"
@@ -82,7 +90,7 @@ def test_aggregate_by_dataset_and_difficulty_table_json_and_plot(tmp_path: Path)
     rows = [
         judge(KK, response_view(raw(interleaved_target(KK)))),
         judge(kk4, response_view(raw("<answer> nobody </answer>"))),
-        judge(HOP, response_view(ours([(HOP.final_answer, 40)], True, 50))),
+        judge(HOP, response_view(ours([(HOP.final_answer, 35, 40)], True, 50))),
         failed(HOP, "HTTP 500: boom"),
     ]
     summary = report.summarize(rows)

@@ -94,7 +94,9 @@ def test_stream_and_non_stream_describe_the_same_completion(
     assert len(streamed["markers"]) >= 2, streamed
     assert [m["text"] for m in streamed["markers"]] == [a["text"] for a in answers]
     assert [m["index"] for m in streamed["markers"]] == list(range(len(answers)))
-    assert [m["token_offset"] for m in streamed["markers"]] == [a["token_offset"] for a in answers]
+    for key in ("first_token_offset", "token_offset"):
+        assert [m[key] for m in streamed["markers"]] == [a[key] for a in answers]
+    assert all(0 <= a["first_token_offset"] < a["token_offset"] for a in answers if a["text"])
     assert (
         streamed["content"]
         == message.content

@@ -76,6 +76,9 @@ def test_one_token_per_piece_gives_reasoning_content_and_answer_markers() -> Non
     # The first answer completes at "</answer>": its last character is piece number k.
     first_close = TEXT.index("</answer>") + len("</answer>")
     assert found[0]["token_offset"] == first_close
+    # ...and starts at "5": the pieces before it are the tokens before its first text.
+    assert found[0]["first_token_offset"] == TEXT.index("5")
+    assert found[1]["first_token_offset"] == TEXT.index("20")
     assert found[0]["elapsed_ms"] == pytest.approx((first_close - 1) * 1000.0)
     assert found[1]["token_offset"] == len(TEXT)
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"

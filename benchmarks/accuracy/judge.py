@@ -9,7 +9,7 @@ from parsing import parse
 from training.data.example import Example
 from training.rewards import judge_final, match_steps
 
-ANSWER_CLOSE = "</answer>"
+ANSWER_OPEN = "<answer>"
 
 
 @dataclass
@@ -47,7 +47,10 @@ def response_view(body: dict[str, Any]) -> dict[str, Any]:
         answers = [str(a.get("text", "")) for a in message["answers"]]
         ttft = None
         if message["answers"] and completion_tokens:
-            ttft = min(1.0, message["answers"][0]["token_offset"] / completion_tokens)
+            first = message["answers"][0]
+            # Servers of this project before `first_token_offset` reported only the end.
+            start = first.get("first_token_offset", first.get("token_offset", 0))
+            ttft = min(1.0, start / completion_tokens)
         return {"answers": answers, "format_ok": bool(choice["format_ok"]),
                 "normalized_ttft": ttft, "ttft_basis": "tokens",
                 "completion_tokens": completion_tokens}
@@ -57,12 +60,21 @@ def response_view(body: dict[str, Any]) -> dict[str, Any]:
         # A reasoning parser split the thinking off: put it back where it stood.
         text = f"<think>{reasoning}</think><answer>{text}</answer>"
     transcript = parse(text)
-    end = text.find(ANSWER_CLOSE)
-    ttft = (end + len(ANSWER_CLOSE)) / len(text) if end >= 0 and text else None
+    ttft = _first_answer_position(text)
     if ttft is None and transcript.answers and text:
-        ttft = 1.0  # an answer without a closing tag ends with the response
+        ttft = 1.0  # untagged text taken as the answer: the reply ends before it is known
     return {"answers": list(transcript.answers), "format_ok": transcript.format_ok,
             "normalized_ttft": ttft, "ttft_basis": "chars", "completion_tokens": completion_tokens}
+
+
+def _first_answer_position(text: str) -> float | None:
+    """Characters before the first answer's text / all characters; None without an answer."""
+    start = text.find(ANSWER_OPEN)
+    if start < 0 or not text:
+        return None
+    start += len(ANSWER_OPEN)
+    start += len(text[start:]) - len(text[start:].lstrip())  # its first non-blank character
+    return min(1.0, start / len(text))
 
 
 def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> Judged:

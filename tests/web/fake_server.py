@@ -37,6 +37,7 @@ def _done(index: int, text: str) -> dict:
             "index": index,
             "text": text,
             "elapsed_ms": 10.0 * (index + 1),
+            "first_token_offset": 5 * index + 3,
             "token_offset": 5 * (index + 1),
             "complete": True,
         }
