@@ -2,9 +2,11 @@
 # Held-out evaluation of one model through our server, then its model card (trained models).
 #
 #   scripts/evaluate.sh base | base-think-answer | interleaved-ir | interleaved | think-answer
+#   scripts/evaluate.sh estimator-gae | estimator-grpo | estimator-reinforce_plus_plus
 #
 # base: SmolLM2-135M-Instruct with the interleaved instruction only (base-think-answer: with the
-# think-answer one). The others: runs/rl-MODEL/adapter from scripts/train.sh. Questions: the
+# think-answer one). The others: runs/rl-MODEL/adapter from scripts/train.sh, or
+# runs/estimator-X/adapter from scripts/compare_estimators.sh. Questions: the
 # generators' held-out test split (never trained on), K&K by people count, multi-hop, and the
 # out-of-domain arithmetic set; greedy, one sample each (Pass@1).
 # Output: results/accuracy/MODEL.json and .png. Skipped when the JSON exists (delete it to redo).
@@ -16,7 +18,9 @@ case "$model" in
   base-think-answer) server=(--no-adapter) style=think_answer ;;
   interleaved-ir | interleaved) server=(--adapter "runs/rl-$model/adapter") style=interleaved ;;
   think-answer) server=(--adapter "runs/rl-$model/adapter") style=think_answer ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer" >&2
+  estimator-gae | estimator-grpo | estimator-reinforce_plus_plus)
+    server=(--adapter "runs/$model/adapter") style=interleaved ;;
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|estimator-{gae,grpo,reinforce_plus_plus}" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"
@@ -33,6 +37,6 @@ if [[ ! -f "$evaluation" ]]; then
     --style "$style" \
     "${heldout[@]}" --output "$evaluation"
 fi
-if [[ "$model" != base* ]]; then
+if [[ "$model" != base* && "$model" != estimator-* ]]; then
   "$py" -m training card "runs/rl-$model/adapter" --evaluation "$evaluation"
 fi

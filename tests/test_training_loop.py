@@ -108,6 +108,13 @@ def test_sft_steps_write_a_servable_peft_adapter(tiny_model: Path, tmp_path: Pat
     assert state["step"] == 2 and state["sampler"]["position"] > 0
     assert (latest_checkpoint(tmp_path / "sft") / "adapter" / "adapter_config.json").is_file()
 
+    # Resuming a finished run keeps it as it is (the card may have gained an evaluation since).
+    (adapter / "README.md").write_text(card + "\n## Evaluation\n")
+    log_before = (tmp_path / "sft" / "log.jsonl").read_text()
+    assert train(cfg, resume=True) == adapter
+    assert (adapter / "README.md").read_text() == card + "\n## Evaluation\n"
+    assert (tmp_path / "sft" / "log.jsonl").read_text() == log_before
+
 
 @pytest.mark.parametrize("estimator", ["gae", "grpo", "reinforce_plus_plus"])
 def test_rl_estimator_runs_with_finite_losses(tiny_model: Path, tmp_path: Path,
@@ -128,6 +135,9 @@ def test_rl_estimator_runs_with_finite_losses(tiny_model: Path, tmp_path: Path,
     # to compare at step 1, and step 2 compares with step 1's accuracy.
     assert log[0]["reward/total"] == -1.0 and log[0]["prev_accuracy"] is None
     assert log[1]["prev_accuracy"] == log[0]["accuracy"]
+    # Finished: resuming returns the adapter without another step.
+    assert rl.train(cfg, resume=True) == adapter
+    assert len(read_log(tmp_path / estimator / "log.jsonl")) == 2
     state = load_checkpoint(latest_checkpoint(tmp_path / estimator))
     assert state["prev_accuracy"] == log[1]["accuracy"]
     assert (state["value_head"] is not None) == (estimator == "gae")

@@ -117,6 +117,21 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def finished_run(out_dir: str | Path, max_steps: int) -> Path | None:
+    """`out_dir/adapter` when the run already reached `max_steps`, else None.
+
+    Resuming a finished run must not redo anything: rebuilding the models and the rollout
+    engine costs minutes, and rewriting the adapter's model card would drop its final metrics
+    and evaluation (scripts/train.sh resumes every stage each time it runs).
+    """
+    found = list_checkpoints(out_dir)
+    adapter = Path(out_dir) / "adapter"
+    if found and found[-1][0] >= max_steps and adapter.is_dir():
+        print(f"{out_dir}: already trained for {max_steps} steps; keeping {adapter}", flush=True)
+        return adapter
+    return None
+
+
 def save_checkpoint(
     out_dir: str | Path,
     step: int,

@@ -22,6 +22,7 @@ import torch
 from training.checkpoint import (
     EpochSampler,
     begin_run,
+    finished_run,
     latest_checkpoint,
     load_checkpoint,
     restore_rng,
@@ -63,6 +64,8 @@ def build_pairs(cfg: Config, tokenizer: Any) -> list[tuple[list[int], list[int]]
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run SFT as configured; returns the servable output folder (`out_dir/adapter`)."""
+    if resume and (finished := finished_run(cfg.out_dir, cfg.max_steps)) is not None:
+        return finished
     out = begin_run(cfg.out_dir, cfg.to_yaml(), cfg.seed)
     device = pick_device(cfg.device, cfg.num_threads)
     tokenizer = load_tokenizer(base_model_path(cfg))

@@ -26,6 +26,7 @@ import torch
 from training.checkpoint import (
     EpochSampler,
     begin_run,
+    finished_run,
     latest_checkpoint,
     load_checkpoint,
     restore_rng,
@@ -78,6 +79,8 @@ def build_prompts(examples: Sequence[Example], tokenizer: Any, cfg: Config) -> l
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run RL as configured; returns the servable output folder (`out_dir/adapter`)."""
+    if resume and (finished := finished_run(cfg.out_dir, cfg.max_steps)) is not None:
+        return finished
     out = begin_run(cfg.out_dir, cfg.to_yaml(), cfg.seed)
     device = pick_device(cfg.device, cfg.num_threads)
     base = base_model_path(cfg)
