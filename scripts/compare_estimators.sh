@@ -6,8 +6,8 @@
 #   scripts/compare_estimators.sh
 #
 # Needs runs/sft-interleaved/adapter (scripts/train.sh interleaved-ir makes it). The grpo run
-# is the same config as rl-interleaved-ir, so an existing runs/rl-interleaved-ir is reused
-# (linked as runs/estimator-grpo) instead of trained again. Resumable like scripts/train.sh.
+# repeats rl-interleaved-ir's config in its own folder, so all three runs start from the same
+# engine state and draw the same first rollouts. Resumable like scripts/train.sh.
 # Output: runs/estimator-X/, results/accuracy/estimator-X.json, results/estimators.md and .json
 # (the Table 2 layout), results/estimators-curves.png (training curves side by side).
 set -euo pipefail
@@ -16,9 +16,6 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 py="$repo/.venv/bin/python"
 estimators=(gae grpo reinforce_plus_plus)
-if [[ ! -e runs/estimator-grpo && -f runs/rl-interleaved-ir/adapter/adapter_config.json ]]; then
-  ln -s rl-interleaved-ir runs/estimator-grpo
-fi
 for e in "${estimators[@]}"; do
   "$py" -m training rl --config training/configs/rl-interleaved-ir.yaml --resume \
     --set "estimator=$e" "out_dir=runs/estimator-$e"
