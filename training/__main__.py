@@ -6,8 +6,10 @@
     python -m training plot --compare ta=runs/rl-think-answer/log.jsonl ir=... --out curves.png
     python -m training card runs/rl/adapter --evaluation eval.json
 
-`--set` overrides config keys (values read as YAML: `--set max_steps=3 lora=false`).
-`--resume` continues from the newest checkpoint in the config's out_dir (a fresh run otherwise).
+`--set` overrides config keys (values read as YAML: `--set max_steps=3 lora=false`; repeating
+`--set` adds to the earlier ones). `--resume` continues from the newest checkpoint in the
+config's out_dir (a fresh run otherwise). SIGTERM stops a run like Ctrl-C: the rollout engine's
+worker processes are shut down with it, and `--resume` continues from the newest checkpoint.
 Training, data export and measurements: see `training/configs/`, `python -m training.verl`,
 `python -m benchmarks.training_speed`.
 """
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+from types import FrameType
 
 from training.config import Config, parse_overrides
 
@@ -30,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--config", help="YAML file of Config fields")
         p.add_argument("--resume", action="store_true",
                        help="continue from the newest checkpoint in out_dir")
-        p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                       help="override config keys")
+        p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                       help="override config keys (repeatable)")
     plot = sub.add_parser("plot", help="write PNG curves of a training log")
     plot.add_argument("log", nargs="?")
     plot.add_argument("--out", help="folder for the PNGs (default: plots/ beside the log); "
@@ -50,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                                                    "mode": args.command})
         except (ValueError, TypeError, OSError) as e:
             parser.error(str(e))
+        _exit_on_sigterm()
         if args.command == "sft":
             from training.sft import train
         else:
@@ -75,6 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.evaluation, encoding="utf-8") as f:
             print(add_evaluation(args.folder, json.load(f)))
     return 0
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM (`kill`, `docker stop`, a scheduler's preemption) into SystemExit.
+
+    Python's default SIGTERM ends the process without running `finally` blocks, which leaves
+    the vLLM rollout engine's worker processes running with gigabytes of memory and nobody to
+    stop them. As an exception, the trainers' `finally` shuts the engine down first.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 if __name__ == "__main__":  # vLLM rollouts spawn worker processes: keep the guard
