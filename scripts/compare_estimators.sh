@@ -6,8 +6,9 @@
 #   scripts/compare_estimators.sh
 #
 # Needs runs/sft-interleaved/adapter (scripts/train.sh interleaved-ir makes it). The grpo run
-# repeats rl-interleaved-ir's config in its own folder, so all three runs start from the same
-# engine state and draw the same first rollouts. Resumable like scripts/train.sh.
+# repeats rl-interleaved-ir's config in its own folder, so the two GRPO runs also show how far
+# two runs of one config drift apart (vLLM's sampling on CPU is not bit-reproducible across
+# runs, so same seed does not mean same rollouts). Resumable like scripts/train.sh.
 # Output: runs/estimator-X/, results/accuracy/estimator-X.json, results/estimators.md and .json
 # (the Table 2 layout), results/estimators-curves.png (training curves side by side).
 set -euo pipefail
