@@ -3,6 +3,7 @@
 #
 #   scripts/evaluate.sh base | base-think-answer | interleaved-ir | interleaved | think-answer
 #   scripts/evaluate.sh estimator-gae | estimator-grpo | estimator-reinforce_plus_plus
+#   scripts/evaluate.sh sft-interleaved | sft-think-answer      # the SFT warm starts alone
 #
 # base: SmolLM2-135M-Instruct with the interleaved instruction only (base-think-answer: with the
 # think-answer one). The others: runs/rl-MODEL/adapter from scripts/train.sh, or
@@ -18,9 +19,10 @@ case "$model" in
   base-think-answer) server=(--no-adapter) style=think_answer ;;
   interleaved-ir | interleaved) server=(--adapter "runs/rl-$model/adapter") style=interleaved ;;
   think-answer) server=(--adapter "runs/rl-$model/adapter") style=think_answer ;;
-  estimator-gae | estimator-grpo | estimator-reinforce_plus_plus)
+  estimator-gae | estimator-grpo | estimator-reinforce_plus_plus | sft-interleaved)
     server=(--adapter "runs/$model/adapter") style=interleaved ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|estimator-{gae,grpo,reinforce_plus_plus}" >&2
+  sft-think-answer) server=(--adapter "runs/$model/adapter") style=think_answer ;;
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"
@@ -37,6 +39,6 @@ if [[ ! -f "$evaluation" ]]; then
     --style "$style" \
     "${heldout[@]}" --output "$evaluation"
 fi
-if [[ "$model" != base* && "$model" != estimator-* ]]; then
+if [[ "$model" != base* && "$model" != estimator-* && "$model" != sft-* ]]; then
   "$py" -m training card "runs/rl-$model/adapter" --evaluation "$evaluation"
 fi
