@@ -171,6 +171,13 @@ def test_plot_cli(tmp_path: Path) -> None:
     out = tmp_path / "curves.png"
     assert main(["plot", "--compare", f"ir={a}", f"ta={b}", "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads(out.with_suffix(".json").read_text())["summary"]
+    # _rl_log: reward/total = -1 + s/4 over steps 1..12, halves 1..6 and 7..12.
+    assert summary["ir"]["steps"] == 12
+    total = summary["ir"]["reward/total"]
+    assert (total["first_half"], total["second_half"], total["all"]) == pytest.approx(
+        (-0.125, 1.375, 0.625)
+    )
     with pytest.raises(SystemExit):
         main(["plot", "--compare", "no-log-given"])
 

@@ -62,13 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         adapter = train(cfg, resume=args.resume)
         print(f"output: {adapter}", flush=True)
     elif args.command == "plot":
-        from training.plot import plot_compare, plot_log
+        from training.plot import plot_compare, plot_log, summary_table
 
         if args.compare:
             logs = dict(spec.partition("=")[::2] for spec in args.compare)
             if not all(logs.values()) or args.log:
                 parser.error("--compare takes NAME=LOG.jsonl pairs and no positional LOG")
-            print(plot_compare(logs, args.out or "training-curves.png"))
+            png = plot_compare(logs, args.out or "training-curves.png")
+            summary = json.loads(png.with_suffix(".json").read_text())["summary"]
+            print(summary_table(summary))
+            print(f"wrote {png} and {png.with_suffix('.json')}")
         elif args.log:
             for path in plot_log(args.log, args.out):
                 print(path)

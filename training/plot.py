@@ -8,6 +8,7 @@ Raw values are drawn faintly, an exponential moving average on top.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,48 @@ COMPARE_PANELS = ("reward/total", "reward/format", "reward/final", "reward/inter
                   "accuracy", "intermediate_accuracy", "format_rate", "response_length")
 
 
+SUMMARY_KEYS = (*COMPARE_PANELS, "truncated_rate")
+
+
+def summarize_runs(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per run and metric: the mean over all steps, the first half and the second half.
+
+    Single steps of a small RL batch are noisy; the halves say which way a run went.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, records in runs.items():
+        out[name] = {"steps": len(records)}
+        for key in SUMMARY_KEYS:
+            _, values = _series(records, key)
+            if values:
+                half = len(values) // 2
+                first, second = values[:half] or values, values[half:]
+                out[name][key] = {
+                    "all": sum(values) / len(values),
+                    "first_half": sum(first) / len(first),
+                    "second_half": sum(second) / len(second),
+                }
+    return out
+
+
+def summary_table(summary: dict[str, dict[str, Any]]) -> str:
+    """Markdown: one row per run, 'first half → second half' means per metric."""
+    keys = [k for k in SUMMARY_KEYS if any(k in s for s in summary.values())]
+    head = "| run | steps | " + " | ".join(keys) + " |"
+    rule = "|---|---|" + "---|" * len(keys)
+    body = []
+    for name, s in summary.items():
+        cells = [
+            f"{s[k]['first_half']:.3f} → {s[k]['second_half']:.3f}" if k in s else "-" for k in keys
+        ]
+        body.append(f"| {name} | {s['steps']} | " + " | ".join(cells) + " |")
+    return "\n".join([head, rule, *body])
+
+
 def plot_compare(logs: dict[str, str | Path], out: str | Path) -> Path:
     """Several runs' curves on one figure, one panel per metric (reward components, accuracy,
-    format rate, response length): the runs an experiment compares, side by side."""
+    format rate, response length): the runs an experiment compares, side by side. The
+    `summarize_runs` numbers go beside the PNG as JSON (same name, .json)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,4 +144,8 @@ def plot_compare(logs: dict[str, str | Path], out: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
+    summary = summarize_runs(runs)
+    path.with_suffix(".json").write_text(json.dumps(
+        {"runs": {name: str(log) for name, log in logs.items()}, "summary": summary}, indent=2
+    ) + "\n")
     return path
