@@ -79,6 +79,9 @@ def test_raw_tagged_text_is_parsed() -> None:
     late = judge(KK, response_view(raw(late_text)))
     start = late_text.index(KK.final_answer)
     assert late.correct and late.normalized_ttft == pytest.approx(start / len(late_text))
+    # Untagged text is one answer from its first character (our server reports the same).
+    plain = judge(KK, response_view(raw(KK.final_answer)))
+    assert plain.final_answer == KK.final_answer and plain.normalized_ttft == 0.0
     # A server with a reasoning parser returns the thinking apart: it is put back in front.
     split = raw(KK.final_answer)
     split["choices"][0]["message"]["reasoning_content"] = "thinking"
