@@ -12,6 +12,7 @@ from benchmarks.accuracy.__main__ import _dataset_spec, load_examples
 from benchmarks.accuracy.client import request_body
 from benchmarks.accuracy.judge import failed, judge, response_view
 from training.data import generate
+from training.rewards import score
 from training.templates import interleaved_target
 
 KK = generate("kk", 2, split="test", people=(3,), seed=2)[0]
@@ -22,24 +23,41 @@ def ours(answers: list[tuple[str, int, int]], format_ok: bool, tokens: int) -> d
     """A non-streaming response of our server: answers split out, with the token offsets of
     their first text token and their end."""
     return {
-        "choices": [{
-            "index": 0, "finish_reason": "stop", "format_ok": format_ok,
-            "message": {"role": "assistant", "content": "\n\n".join(a for a, _, _ in answers),
-                        "reasoning": "...",
-                        "answers": [{"index": i, "text": a, "elapsed_ms": 1.0,
-                                     "first_token_offset": start, "token_offset": end,
-                                     "complete": True}
-                                    for i, (a, start, end) in enumerate(answers)]},
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "format_ok": format_ok,
+                "message": {
+                    "role": "assistant",
+                    "content": "\n\n".join(a for a, _, _ in answers),
+                    "reasoning": "...",
+                    "answers": [
+                        {
+                            "index": i,
+                            "text": a,
+                            "elapsed_ms": 1.0,
+                            "first_token_offset": start,
+                            "token_offset": end,
+                            "complete": True,
+                        }
+                        for i, (a, start, end) in enumerate(answers)
+                    ],
+                },
+            }
+        ],
         "usage": {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": tokens + 10},
     }
 
 
 def raw(text: str) -> dict:
     """A response of a server that returns the model's text as is (tags included)."""
-    return {"choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": {"completion_tokens": 50}}
+    return {
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+        ],
+        "usage": {"completion_tokens": 50},
+    }
 
 
 def test_our_server_response_is_judged_from_its_answers() -> None:
@@ -63,6 +81,22 @@ def test_wrong_final_answer_and_bad_format() -> None:
     assert judged.intermediate_matched == 0 and judged.normalized_ttft == pytest.approx(0.9)
     nothing = judge(HOP, response_view(ours([], format_ok=False, tokens=30)))
     assert nothing.final_answer is None and nothing.normalized_ttft is None
+
+
+def test_invalid_format_with_the_right_final_answer_is_not_correct() -> None:
+    # Our server: the answers are right, but it says the format is invalid.
+    truths = HOP.intermediate_answers
+    body = ours([(truths[0], 15, 20), (truths[1], 70, 80)], format_ok=False, tokens=100)
+    judged = judge(HOP, response_view(body))
+    assert judged.final_answer == HOP.final_answer
+    assert not judged.correct and not judged.format_ok and judged.final_status == "no_format"
+    # Raw text: the same verdict as training's reward, for bad and good formats alike.
+    good = f"<think> x </think> <answer> {KK.final_answer} </answer>"
+    for text in ("I think " + good, good + " <think> more </think>", good):
+        judged, reward = judge(KK, response_view(raw(text))), score(text, KK)
+        assert judged.final_answer.strip() == KK.final_answer
+        assert (judged.correct, judged.final_status) == (reward.correct, reward.final_status)
+        assert judged.correct == (text == good)
 
 
 def test_raw_tagged_text_is_parsed() -> None:
@@ -117,8 +151,7 @@ def test_aggregate_by_dataset_and_difficulty_table_json_and_plot(tmp_path: Path)
 
 def test_request_uses_the_training_prompt_and_extra_body() -> None:
     body = request_body(KK, "interleaved", None, 200, 0.0, {"enforce_format": True})
-    assert body["messages"][0]["role"] == "system" and KK.question in body["messages"][1][
-        "content"]
+    assert body["messages"][0]["role"] == "system" and KK.question in body["messages"][1]["content"]
     assert body["enforce_format"] is True and "model" not in body
 
 
@@ -142,13 +175,20 @@ def test_compare_lays_results_out_like_table_2(tmp_path: Path) -> None:
     from benchmarks.accuracy import compare, paper
 
     files = {}
-    for name, result in {"think-answer": _result(0.2, 0.9, {2: 0.4, 3: 0.0}),
-                         "interleaved+IR": _result(0.4, 0.1, {2: 0.6, 3: 0.2})}.items():
+    for name, result in {
+        "think-answer": _result(0.2, 0.9, {2: 0.4, 3: 0.0}),
+        "interleaved+IR": _result(0.4, 0.1, {2: 0.6, 3: 0.2}),
+    }.items():
         files[name] = tmp_path / f"{name}.json"
         files[name].write_text(json.dumps(result))
     out = tmp_path / "table2.md"
-    assert compare.main([f"{k}={v}" for k, v in files.items()]
-                        + ["--output", str(out), "--plot", str(tmp_path / "kk.png")]) == 0
+    assert (
+        compare.main(
+            [f"{k}={v}" for k, v in files.items()]
+            + ["--output", str(out), "--plot", str(tmp_path / "kk.png")]
+        )
+        == 0
+    )
     text = out.read_text()
     assert "| model | kk Pass@1 / TTFT | arithmetic Pass@1 / TTFT | Avg. Pass@1 / TTFT |" in text
     # Avg. is the unweighted mean over datasets, as in the paper: (0.4 + 0.5) / 2.

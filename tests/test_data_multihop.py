@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
 from training.data import multihop
-from training.data.splits import assert_disjoint
+from training.data.splits import assert_disjoint, split_of
 
 
 @pytest.mark.parametrize("hops", [2, 3, 4])
@@ -61,3 +62,97 @@ def test_splits_never_share_a_question() -> None:
 def test_rejects_bad_hops() -> None:
     with pytest.raises(ValueError, match="hops"):
         multihop.generate(1, hops=5)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """A template as a regex: its fixed text, any placeholder standing for a name or phrase."""
+    parts = re.split(r"\{\w+(?::\w+)?\}", template)
+    return re.compile(r"[^.?]+".join(re.escape(p) for p in parts))
+
+
+def _pool_patterns(pool: str, parts: tuple[str, ...]) -> list[tuple[str, re.Pattern[str]]]:
+    out = []
+    for tid, text in multihop.TEMPLATES.items():
+        kind = tid.split("/")[1] if tid.split("/")[1] == "frame" else tid.split("/")[2]
+        fixed = re.sub(r"[^a-z]", "", re.sub(r"\{\w+(?::\w+)?\}", "", text.lower()))
+        if tid.startswith(f"{pool}/") and kind in parts and len(fixed) > 3:  # not "{x} has"
+            out.append((tid, _pattern(text)))
+    return out
+
+
+def test_template_pools_are_disjoint() -> None:
+    seen = {t for k, t in multihop.TEMPLATES.items() if k.startswith("seen/")}
+    unseen = {t for k, t in multihop.TEMPLATES.items() if k.startswith("unseen/")}
+    assert seen and unseen and not seen & unseen
+    for rel in multihop.RELATIONS:
+        for pool in multihop.POOLS:
+            wording = multihop.WORDINGS[rel.name][pool]
+            for part in (wording.noun_phrases, wording.questions, wording.indirect):
+                assert any("{x}'s" not in t for t in part), (rel.name, pool)  # nestable
+            assert wording.facts and all(" So " not in t for t in wording.facts)
+
+
+@pytest.mark.parametrize(("pool", "other"), [("seen", "unseen"), ("unseen", "seen")])
+def test_each_pool_uses_only_its_own_templates(pool: str, other: str) -> None:
+    question_parts = ("frame", "noun_phrases", "questions", "indirect")
+    foreign_questions = _pool_patterns(other, question_parts)
+    foreign_facts = _pool_patterns(other, ("facts",))
+    for ex in multihop.generate(200, "train", seed=6, phrasing=pool):
+        assert ex.meta["phrasing"] == pool
+        ids = [i for used in ex.meta["templates"].values() for i in used]
+        assert ids and all(i.startswith(f"{pool}/") and i in multihop.TEMPLATES for i in ids)
+        for tid, pattern in foreign_questions:
+            assert not pattern.search(ex.question), (tid, ex.question)
+        for paragraph in ex.context:
+            for tid, pattern in foreign_facts:
+                assert not pattern.search(paragraph.split(": ", 1)[1]), (tid, paragraph)
+
+
+def test_pools_vary_their_wording() -> None:
+    for pool in multihop.POOLS:
+        exs = multihop.generate(300, "train", seed=7, phrasing=pool)
+        frames = {ex.meta["templates"]["question"][0] for ex in exs}
+        facts = {i for ex in exs for i in ex.meta["templates"]["facts"]}
+        assert frames == {f"{pool}/frame/{f}" for f in multihop.FRAMES[pool]}
+        assert len(facts) >= 2 * len(multihop.RELATIONS)
+    mixed = multihop.generate(100, "train", seed=7, phrasing="any")
+    assert {ex.meta["phrasing"] for ex in mixed} == {"seen", "unseen"}
+
+
+@pytest.mark.parametrize("phrasing", ["seen", "unseen", "any"])
+def test_trace_quotes_its_context_fact_and_concludes_the_hop(phrasing: str) -> None:
+    for ex in multihop.generate(100, "train", seed=8, phrasing=phrasing):
+        steps, facts = ex.reasoning_steps, ex.meta["facts"]
+        for step, fact, answer in zip(steps, facts, ex.intermediate_answers, strict=True):
+            assert step.startswith(f"{fact} So ") and step.endswith(f" is {answer}.")
+            assert sum(fact in paragraph for paragraph in ex.context) == 1, (fact, ex.context)
+            assert answer in fact
+        assert ex.meta["start"] in ex.question and ex.question.endswith("?")
+        assert ex.question.lstrip("'")[0].isupper()
+
+
+def test_phrasing_changes_wording_not_items_or_splits() -> None:
+    by_pool = {p: multihop.generate(100, "train", seed=9, phrasing=p) for p in multihop.PHRASINGS}
+    logical = {
+        p: [(e.meta["key"], e.intermediate_answers, e.meta["relations"]) for e in exs]
+        for p, exs in by_pool.items()
+    }
+    assert logical["seen"] == logical["unseen"] == logical["any"]
+    assert [e.question for e in by_pool["seen"]] != [e.question for e in by_pool["unseen"]]
+    for exs in by_pool.values():
+        assert all(split_of(e.meta["key"]) == "train" for e in exs)
+    train = multihop.generate(300, "train", seed=0, phrasing="any")
+    held = multihop.generate(60, "test", seed=0, phrasing="unseen")
+    assert_disjoint(train, held, key=lambda e: e.meta["key"])
+
+
+@pytest.mark.parametrize("phrasing", ["unseen", "any"])
+def test_phrasing_is_deterministic_by_seed(phrasing: str) -> None:
+    a = multihop.generate(30, "validation", seed=3, phrasing=phrasing)
+    b = multihop.generate(30, "validation", seed=3, phrasing=phrasing)
+    assert [e.to_dict() for e in a] == [e.to_dict() for e in b]
+
+
+def test_rejects_bad_phrasing() -> None:
+    with pytest.raises(ValueError, match="phrasing"):
+        multihop.generate(1, phrasing="novel")

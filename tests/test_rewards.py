@@ -9,13 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from parsing import parse
 from training.data import Example, generate
 from training.rewards import (
     RewardConfig,
     batch_gate_open,
     intermediate_reward,
     judge_final,
+    judge_response,
     kk_assignment,
+    kk_claims,
     match_steps,
     normalize_answer,
     normalize_math,
@@ -115,6 +118,117 @@ def test_kk_final_in_any_order_and_form() -> None:
         kk_assignment("Zoey is not a knight, Oliver is a knave, Aurora is a knight", people) is None
     )
     assert judge_final("Aurora is a knight. Oliver is a knave. Zoey is a knight.", KK) == "correct"
+
+
+# --- K&K hedges are not claims ---------------------------------------------------------------
+
+ALL_KNIGHTS = Example(
+    id="kk-all-knights",
+    dataset="kk",
+    question="(puzzle)",
+    final_answer="(1) Zoey is a knight (2) Oliver is a knight (3) Aurora is a knight",
+    intermediate_answers=["Zoey is a knight", "Oliver is a knight", "Aurora is a knight"],
+    reasoning_steps=["s1", "s2", "s3"],
+    difficulty=3,
+    answer_type="kk",
+    meta={"people": ["Zoey", "Oliver", "Aurora"]},
+)
+PEOPLE = ["Zoey", "Oliver", "Aurora"]
+HEDGES = [
+    "Oliver is a knight/knave",
+    "Oliver is a knave/knight",
+    "Oliver: knight/knave",
+    "Oliver is a knight or a knave",
+    "Oliver is a knight or knave",
+    "Oliver is a knight (or a knave)",
+    "Oliver is either a knight or a knave",
+    "Oliver is a knight and a knave",
+    "Oliver is a knight or not",
+    "Oliver is a knight?",
+    "Oliver is not a knight",
+    "Oliver is not a knave",
+    "Oliver could be a knight",
+    "Oliver may be a knight",
+    "Oliver might be a knight",
+    "Oliver is probably a knight",
+    "Oliver is a knight or Oliver is a knave",
+    "Either Oliver is a knight or Oliver is a knave",
+    "If Oliver is a knight",
+    "Suppose Oliver is a knave",
+]
+
+
+@pytest.mark.parametrize("hedge", HEDGES)
+def test_hedges_are_not_claims(hedge: str) -> None:
+    assert kk_claims(hedge, PEOPLE) == set()
+    # As the only statement about Oliver, a hedge leaves him unassigned: unparseable.
+    final = f"(1) Zoey is a knight (2) {hedge} (3) Aurora is a knight"
+    assert kk_assignment(final, PEOPLE) is None
+    for ex in (KK, ALL_KNIGHTS):
+        b = score(respond(final), ex)
+        assert b.final_status == "unparseable" and not b.correct and b.total == -1.0
+    # Nor does a hedge earn an intermediate reward (truth 2 is "Oliver is a knave").
+    assert score(respond(hedge, FINAL), KK, cfg("partial", "direct")).match_steps[1] is None
+
+
+def test_negation_is_no_claim_not_even_of_the_other_role() -> None:
+    # Oliver *is* a knave, but "not a knight" is not the answer "knave".
+    final = "(1) Zoey is a knight (2) Oliver is not a knight (3) Aurora is a knight"
+    assert kk_claims(final, PEOPLE) == {("Zoey", "knight"), ("Aurora", "knight")}
+    assert judge_final(final, KK) == "unparseable"
+    assert judge_final(final + " (4) Oliver is a knave", KK) == "correct"  # a firm claim too
+
+
+def test_answer_form_hint_copied_scores_nothing_on_an_all_knight_puzzle() -> None:
+    hint = "(1) Name is a knight/knave (2) ... for every inhabitant."  # training/templates.py
+    filled = "(1) Zoey is a knight/knave (2) Oliver is a knight/knave (3) Aurora is a knight/knave"
+    spaced = "Zoey is a knight / knave, Oliver is a knight / knave, Aurora is a knight / knave"
+    for text in (hint, filled, spaced):
+        b = score(respond(text), ALL_KNIGHTS)
+        assert not b.correct and b.final_status == "unparseable"
+        assert (b.format, b.final, b.total) == (1.0, -2.0, -1.0)
+    # The firm answer still scores.
+    assert score(respond(ALL_KNIGHTS.final_answer), ALL_KNIGHTS).final_status == "correct"
+
+
+def test_firm_claims_still_count() -> None:
+    gold = {"Zoey": "knight", "Oliver": "knave", "Aurora": "knight"}
+    for text in (
+        "Zoey is a knight, not a knave. Oliver is a knave. Aurora is a knight.",
+        "Zoey: knight / Oliver: knave / Aurora: knight",
+        "Zoey is a knight and Oliver is a knave and Aurora is a knight",
+        "Zoey is a knight & Oliver is a knave & Aurora is a knight",
+        "Zoey = knight, Oliver - knave, Aurora is knight",
+    ):
+        assert kk_assignment(text, PEOPLE) == gold, text
+
+
+def test_partial_lists_and_contradictions_are_unparseable() -> None:
+    partial = ["(1) Zoey is a knight", "(1) Zoey is a knight (3) Aurora is a knight", ""]
+    contradictions = [
+        FINAL + " (4) Zoey is a knave",
+        "(1) Zoey is a knight (2) Oliver is a knave (3) Aurora is a knight (4) Aurora: knave",
+    ]
+    for text in partial + contradictions:
+        assert kk_assignment(text, PEOPLE) is None, text
+        b = score(respond(text or "."), KK)
+        assert b.final_status == "unparseable" and not b.correct
+
+
+def test_judge_response_is_the_verdict_score_gives() -> None:
+    for text in (
+        respond(FINAL),
+        respond("Zoey is a knight", FINAL.replace("Aurora is a knight", "Aurora is a knave")),
+        respond("(1) Zoey is a knight"),
+        "I think " + respond(FINAL),  # right final answer, invalid format
+        "<think> step </think> <answer> " + FINAL,  # unclosed
+    ):
+        t = parse(text)
+        b = score(text, KK)
+        assert judge_response(t.answers, t.format_ok, KK) == b.final_status
+    assert judge_response([FINAL], False, KK) == "no_format"
+    assert judge_response([FINAL], True, KK) == "correct"
+    assert judge_response([], True, KK) == "unparseable"
 
 
 @settings(max_examples=50, deadline=None)

@@ -41,12 +41,26 @@ class Config:
     lora_dropout: float = 0.0
     lora_targets: list[str] = field(
         default_factory=lambda: [
-            "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
         ]
     )
     # Weights of the frozen base (auto: bfloat16 on GPU, float32 on CPU); LoRA trains in float32.
     dtype: str = "auto"
     gradient_checkpointing: bool = False
+    # Full fine-tuning only: fp32 master weights with bf16 autocast for the matmuls (bf16
+    # weights updated by AdamW lose small steps to rounding).
+    mixed_precision: bool = False
+    # Full fine-tuning only: train the decoder's linear layers and keep the (tied) embeddings
+    # and norms frozen. The change is then exactly what a LoRA adapter can carry (see
+    # `python -m training extract`), and the embedding gradient, a 49k x 576 matmul per
+    # token, is skipped.
+    freeze_embeddings: bool = False
     # -- data ---------------------------------------------------------------------------------
     style: str = "interleaved"  # "interleaved" or "think_answer": prompt and SFT target layout
     # Each source: {"dataset": kk|multihop|arithmetic, "n": N, **generator options}
@@ -64,6 +78,9 @@ class Config:
     micro_batch_size: int = 8  # sequences per forward/backward; gradients accumulate across
     # -- SFT ----------------------------------------------------------------------------------
     max_seq_len: int = 1024  # longer prompt+target pairs are dropped, not truncated
+    # Micro-batches by token budget (0: micro_batch_size sequences each). A step's sequences are
+    # sorted by length first, so padding stays small and micro-batches stay large.
+    micro_batch_tokens: int = 0
     # -- RL -----------------------------------------------------------------------------------
     estimator: str = "grpo"
     n_samples: int = 8
@@ -109,8 +126,17 @@ class Config:
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        positive = ("max_steps", "batch_size", "micro_batch_size", "n_samples", "max_new_tokens",
-                    "ppo_epochs", "mini_batch_size", "save_every", "max_seq_len")
+        positive = (
+            "max_steps",
+            "batch_size",
+            "micro_batch_size",
+            "n_samples",
+            "max_new_tokens",
+            "ppo_epochs",
+            "mini_batch_size",
+            "save_every",
+            "max_seq_len",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

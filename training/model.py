@@ -79,6 +79,11 @@ def load_policy(cfg: Config, device: torch.device) -> nn.Module:
     if not cfg.lora:
         if cfg.init_adapter:
             model = _merged(model, cfg.init_adapter)
+        if cfg.mixed_precision:
+            model = model.float()  # master weights; autocast runs the matmuls in bf16
+        if cfg.freeze_embeddings:
+            for name, p in model.named_parameters():
+                p.requires_grad_(name.endswith(".weight") and _is_decoder_linear(name))
         model.train()
         return model
     from peft import LoraConfig, PeftModel, get_peft_model
@@ -103,6 +108,20 @@ def load_policy(cfg: Config, device: torch.device) -> nn.Module:
             p.data = p.data.float()
     model.train()
     return model
+
+
+_DECODER_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def _is_decoder_linear(name: str) -> bool:
+    return any(f".{part}." in name for part in _DECODER_LINEARS)
+
+
+def autocast(cfg: Config, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast for mixed-precision full fine-tuning; a no-op otherwise."""
+    if cfg.mixed_precision and not cfg.lora:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _merged(model: nn.Module, adapter: str) -> nn.Module:
@@ -162,8 +181,9 @@ def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> No
     missing = [n for n, p in params.items() if p.requires_grad and n not in state]
     unknown = [n for n in state if n not in params]
     if missing or unknown:
-        raise ValueError(f"checkpoint does not fit the model: missing {missing[:3]}, "
-                         f"unknown {unknown[:3]}")
+        raise ValueError(
+            f"checkpoint does not fit the model: missing {missing[:3]}, unknown {unknown[:3]}"
+        )
     with torch.no_grad():
         for name, value in state.items():
             params[name].copy_(value.to(params[name].device, params[name].dtype))
@@ -180,9 +200,11 @@ def save_servable(model: nn.Module, tokenizer: Any, out: str | Path) -> Path:
     if hasattr(model, "peft_config"):
         _save_adapter_bf16(model, out)
     else:
-        model.save_pretrained(out, safe_serialization=True, state_dict={
-            k: v.to(torch.bfloat16) for k, v in model.state_dict().items()
-        })
+        model.save_pretrained(
+            out,
+            safe_serialization=True,
+            state_dict={k: v.to(torch.bfloat16) for k, v in model.state_dict().items()},
+        )
         _set_config_dtype(out / "config.json")
         tokenizer.save_pretrained(out)
     return out

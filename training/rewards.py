@@ -30,12 +30,35 @@ Policies decided here (the paper leaves them open):
   ("1,000" = "1000"), number words to digits ("five" = "5", "twenty-one" = "21"), numbers
   canonical ("5.0" = "5"), punctuation dropped, articles a/an/the dropped, whitespace
   collapsed. Substrings never match ("Paris, France" does not match "Paris").
-- K&K: a segment's claims are its "Name is a knight/knave" statements about the puzzle's people
-  (also "Name: knight"). An intermediate answer matches a truth when its claims are exactly that
-  one claim; the final answer is compared as a per-person assignment in any order.
-- Unparseable final answer: K&K — not every person assigned, or someone given both roles
-  (listing candidates); multiple choice — neither an option letter nor an option's text;
-  everything else — empty after normalization.
+- K&K: a segment's claims are its firm statements "Name is a knight", "Name is a knave" (also
+  "Name is knight", "Name: knight", "Name = knave", "Name - knight") about the puzzle's people.
+  An intermediate answer matches a truth when its claims are exactly that one claim; the final
+  answer is compared as a per-person assignment in any order.
+- K&K hedges are not claims (so they cannot be gamed by copying the answer-form hint our prompt
+  quotes, "(1) Name is a knight/knave (2) ..."):
+    both roles offered    "Zoey is a knight/knave", "Zoey is a knight or (a) knave",
+                          "Zoey: knight or knave", "Zoey is a knight and a knave": a role
+                          followed by "or" or "nor", or by "/", "|", "&", "+" or "and" and a
+                          role, is no claim; nor is a statement right after "or", "either",
+                          "neither" or "nor" ("Zoey is a knight or Zoey is a knave" claims
+                          nothing, "Either Zoey is a knight or Oliver is a knave" claims
+                          nothing about either of them)
+    a question            "Zoey is a knight?"
+    a conditional         right after "if", "whether", "suppose", "assume", "assuming",
+                          "unless" ("If Zoey is a knight, ..." claims nothing about Zoey)
+    anything between      only "is", "is a", "is an", ":", "=" or a dash may stand between the
+    name and the role     name and the role, so "Zoey is not a knight" (negation is no claim,
+                          not even of "knave"), "Zoey is either a knight or a knave", "Zoey is
+                          probably a knight", "Zoey could / may / might be a knight" are no
+                          claims
+  A person whose only statements are hedges is unassigned, which makes a final answer
+  unparseable.
+- Unparseable final answer: K&K — not every person assigned (a partial list, or hedges only),
+  or someone firmly given both roles (a contradiction); multiple choice — neither an option
+  letter nor an option's text; everything else — empty after normalization.
+- Correct means format valid and final answer correct: `judge_response` is that one verdict,
+  used by `score` (training) and by `benchmarks.accuracy.judge` (evaluation), so a response
+  with an invalid format is never counted correct, whatever its final answer says.
 - MuSiQue answer aliases (`meta["final_answer_aliases"]`) count as correct final answers.
 - MATH answers are compared after stripping \\boxed{}, $, \\left/\\right, \\text{} and spacing,
   with equal numbers equal ("0.50" = "0.5"); no symbolic equivalence.
@@ -204,22 +227,44 @@ _CLAIM = re.compile(
     r"\b([A-Za-z][\w'-]*)\s*(?:\bis\s+(?:an?\s+)?|[:=–-]\s*(?:an?\s+)?)(knight|knave)s?\b",
     re.IGNORECASE,
 )
+# After a claim's role: the other role offered too, or a question (see the module docstring).
+_HEDGE_AFTER = re.compile(
+    r"\s*(?:\?|\(?\s*,?\s*\b(?:or|nor)\b"
+    r"|\(?\s*(?:[/|\\&+]|,?\s*\band\b)\s*(?:an?\s+)?(?:knight|knave)s?\b)",
+    re.IGNORECASE,
+)
+# Right before a claim's name: an alternative or a condition.
+_HEDGE_BEFORE = re.compile(
+    r"\b(?:or|either|neither|nor|if|whether|suppose|assume|assuming|unless)\s*[,(]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _firm_claims(text: str) -> list[tuple[str, str]]:
+    """(name, role) of every "Name is a role" statement in `text` that is not a hedge."""
+    return [
+        (m[1], m[2].lower())
+        for m in _CLAIM.finditer(text)
+        if not _HEDGE_AFTER.match(text, m.end())
+        and not _HEDGE_BEFORE.search(text, max(0, m.start() - 40), m.start())
+    ]
 
 
 def kk_people(ex: Example) -> list[str]:
     people = ex.meta.get("people")
     if people:
         return [str(p) for p in people]
-    return list(dict.fromkeys(m[1] for m in _CLAIM.finditer(ex.final_answer)))
+    return list(dict.fromkeys(name for name, _ in _firm_claims(ex.final_answer)))
 
 
 def kk_claims(text: str, people: Sequence[str]) -> set[tuple[str, str]]:
-    """(person, role) pairs stated in `text`, for the puzzle's people only (case-insensitive)."""
+    """(person, role) pairs firmly stated in `text` (hedges are not claims, see the module
+    docstring), for the puzzle's people only (case-insensitive)."""
     by_lower = {p.lower(): p for p in people}
     return {
-        (by_lower[m[1].lower()], m[2].lower())
-        for m in _CLAIM.finditer(text)
-        if m[1].lower() in by_lower
+        (by_lower[name.lower()], role)
+        for name, role in _firm_claims(text)
+        if name.lower() in by_lower
     }
 
 
@@ -275,6 +320,16 @@ def judge_final(final_answer: str | None, ex: Example) -> FinalStatus:
         return "unparseable"
     golds = [ex.final_answer, *ex.meta.get("final_answer_aliases", [])]
     return "correct" if any(predicted == norm(g) for g in golds) else "wrong"
+
+
+def judge_response(answers: Sequence[str], format_ok: bool, ex: Example) -> FinalStatus:
+    """The one verdict on a response: "no_format" when the format is invalid, else the final
+    answer's (the last answer) correct / wrong / unparseable. Training (`score`) and evaluation
+    (`benchmarks.accuracy.judge`) both count a response correct exactly when this is
+    "correct"."""
+    if not format_ok:
+        return "no_format"
+    return judge_final(answers[-1] if answers else None, ex)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,7 +390,7 @@ def score(
     config = config or RewardConfig()
     transcript = parse(response, config.parse_format)
     format_ok = transcript.format_ok
-    status: FinalStatus = judge_final(transcript.final_answer, ex) if format_ok else "no_format"
+    status = judge_response(transcript.answers, format_ok, ex)
     final = {
         "correct": FINAL_CORRECT,
         "wrong": FINAL_WRONG,

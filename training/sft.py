@@ -31,6 +31,7 @@ from training.checkpoint import (
 from training.config import Config, load_examples
 from training.logs import LOG_FILE, StepLog
 from training.model import (
+    autocast,
     base_model_path,
     load_policy,
     load_tokenizer,
@@ -41,7 +42,6 @@ from training.model import (
     trainable_state,
 )
 from training.model_card import write_model_card
-from training.rl.advantages import masked_mean
 from training.rl.losses import forward, make_batch
 from training.templates import sft_pair
 
@@ -60,6 +60,30 @@ def build_pairs(cfg: Config, tokenizer: Any) -> list[tuple[list[int], list[int]]
     if not pairs:
         raise ValueError(f"no example with reasoning fits max_seq_len={cfg.max_seq_len}")
     return pairs
+
+
+def micro_batches(
+    index: list[int], pairs: list[tuple[list[int], list[int]]], cfg: Config
+) -> list[list[int]]:
+    """A step's examples grouped for forward/backward: sorted by length, then cut by
+    `micro_batch_tokens` (padded tokens counted) or every `micro_batch_size` sequences."""
+    order = sorted(index, key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    if cfg.micro_batch_tokens <= 0:
+        size = cfg.micro_batch_size
+        return [order[lo : lo + size] for lo in range(0, len(order), size)]
+    out: list[list[int]] = []
+    current: list[int] = []
+    width_p = width_r = 0
+    for i in order:
+        p, r = max(width_p, len(pairs[i][0])), max(width_r, len(pairs[i][1]))
+        if current and (p + r) * (len(current) + 1) > cfg.micro_batch_tokens:
+            out.append(current)
+            current, p, r = [], len(pairs[i][0]), len(pairs[i][1])
+        current.append(i)
+        width_p, width_r = p, r
+    if current:
+        out.append(current)
+    return out
 
 
 def train(cfg: Config, resume: bool = False) -> Path:
@@ -86,8 +110,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
         restore_rng(state["rng"])
         print(f"resumed from {checkpoint} (step {step})", flush=True)
 
-    log = StepLog(out / LOG_FILE, cfg.max_steps, resume_step=step, progress=cfg.progress,
-                  show=("loss", "lr"))
+    log = StepLog(
+        out / LOG_FILE, cfg.max_steps, resume_step=step, progress=cfg.progress, show=("loss", "lr")
+    )
     params = [p for p in policy.parameters() if p.requires_grad]
     pad = int(tokenizer.pad_token_id)
     last: dict[str, Any] = {}
@@ -97,17 +122,23 @@ def train(cfg: Config, resume: bool = False) -> Path:
             started = time.perf_counter()
             index = sampler.take(cfg.batch_size)
             optimizer.zero_grad(set_to_none=True)
-            loss_sum, tokens = 0.0, 0
-            for lo in range(0, len(index), cfg.micro_batch_size):
-                micro = index[lo : lo + cfg.micro_batch_size]
-                batch = make_batch([pairs[i][0] for i in micro], [pairs[i][1] for i in micro],
-                                   pad).to(device)
-                # The RL forward at temperature 1 gives log p(target token | prefix).
-                out_ = forward(policy, batch, temperature=1.0)
-                loss = -masked_mean(out_.logprobs, batch.response_mask)
-                (loss * len(micro) / len(index)).backward()
-                loss_sum += float(loss.detach()) * len(micro)
+            loss_sum, tokens, target_tokens = 0.0, 0, 0
+            step_targets = sum(len(pairs[i][1]) for i in index)
+            for micro in micro_batches(index, pairs, cfg):
+                batch = make_batch(
+                    [pairs[i][0] for i in micro], [pairs[i][1] for i in micro], pad
+                ).to(device)
+                with autocast(cfg, device):
+                    # The RL forward at temperature 1 gives log p(target token | prefix).
+                    out_ = forward(policy, batch, temperature=1.0)
+                # Token mean over the whole step: every target token weighs the same,
+                # however the step's sequences were grouped into micro-batches.
+                mask = batch.response_mask
+                loss_tokens = -(out_.logprobs * mask).sum()
+                (loss_tokens / step_targets).backward()
+                loss_sum += float(loss_tokens.detach())
                 tokens += int(batch.attention_mask.sum())
+                target_tokens += int(mask.sum())
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
             optimizer.step()
             lr = scheduler.get_last_lr()[0]
@@ -115,11 +146,12 @@ def train(cfg: Config, resume: bool = False) -> Path:
             seconds = time.perf_counter() - started
             record = {
                 "step": step,
-                "loss": loss_sum / len(index),
+                "loss": loss_sum / max(1, target_tokens),
                 "grad_norm": grad_norm,
                 "lr": lr,
                 "epoch": sampler.epoch,
                 "tokens": tokens,
+                "target_tokens": target_tokens,
                 "update_tokens_per_s": tokens / seconds,
                 "step_seconds": seconds,
             }

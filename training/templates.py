@@ -115,7 +115,9 @@ def interleaved_target(ex: Example) -> str:
         for step, ia in zip(ex.reasoning_steps, ex.intermediate_answers, strict=True)
     ]
     if _norm(ex.intermediate_answers[-1]) != _norm(ex.final_answer):
-        parts.append(f"<think> {_WRAP_UP} </think> <answer> {ex.final_answer} </answer>")
+        # A generator may write its own wrap-up (K&K lists every role for the answer to copy).
+        wrap_up = ex.meta.get("wrap_up", _WRAP_UP)
+        parts.append(f"<think> {wrap_up} </think> <answer> {ex.final_answer} </answer>")
     return " ".join(parts)
 
 

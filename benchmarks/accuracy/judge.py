@@ -7,7 +7,7 @@ from typing import Any
 
 from parsing import parse
 from training.data.example import Example
-from training.rewards import judge_final, match_steps
+from training.rewards import judge_response, match_steps
 
 ANSWER_OPEN = "<answer>"
 
@@ -18,7 +18,7 @@ class Judged:
     dataset: str
     difficulty: int
     ok: bool  # the request succeeded
-    correct: bool = False
+    correct: bool = False  # format valid and final answer correct, as training scores it
     format_ok: bool = False
     final_answer: str | None = None
     intermediate_matched: int = 0
@@ -28,6 +28,7 @@ class Judged:
     completion_tokens: int | None = None
     latency_s: float | None = None
     error: str | None = None
+    final_status: str | None = None  # training.rewards.judge_response's verdict
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,9 +52,13 @@ def response_view(body: dict[str, Any]) -> dict[str, Any]:
             # Servers of this project before `first_token_offset` reported only the end.
             start = first.get("first_token_offset", first.get("token_offset", 0))
             ttft = min(1.0, start / completion_tokens)
-        return {"answers": answers, "format_ok": bool(choice["format_ok"]),
-                "normalized_ttft": ttft, "ttft_basis": "tokens",
-                "completion_tokens": completion_tokens}
+        return {
+            "answers": answers,
+            "format_ok": bool(choice["format_ok"]),
+            "normalized_ttft": ttft,
+            "ttft_basis": "tokens",
+            "completion_tokens": completion_tokens,
+        }
     text = message.get("content") or ""
     reasoning = message.get("reasoning") or message.get("reasoning_content")
     if reasoning and "<think>" not in text:
@@ -63,8 +68,13 @@ def response_view(body: dict[str, Any]) -> dict[str, Any]:
     ttft = _first_answer_position(text)
     if ttft is None and transcript.answers and text:
         ttft = 0.0  # untagged text is an answer from its first character, as our server says
-    return {"answers": list(transcript.answers), "format_ok": transcript.format_ok,
-            "normalized_ttft": ttft, "ttft_basis": "chars", "completion_tokens": completion_tokens}
+    return {
+        "answers": list(transcript.answers),
+        "format_ok": transcript.format_ok,
+        "normalized_ttft": ttft,
+        "ttft_basis": "chars",
+        "completion_tokens": completion_tokens,
+    }
 
 
 def _first_answer_position(text: str) -> float | None:
@@ -78,15 +88,18 @@ def _first_answer_position(text: str) -> float | None:
 
 
 def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> Judged:
+    """Correct is `training.rewards.judge_response`'s verdict on the view's answers and format
+    (the same one `training.rewards.score` gives), so an invalid format is never correct."""
     answers = view["answers"]
     final = answers[-1] if answers else None
+    status = judge_response(answers, view["format_ok"], ex)
     steps = match_steps(answers, ex.intermediate_answers, ex)
     return Judged(
         id=ex.id,
         dataset=ex.dataset,
         difficulty=ex.difficulty,
         ok=True,
-        correct=judge_final(final, ex) == "correct",
+        correct=status == "correct",
         format_ok=view["format_ok"],
         final_answer=final,
         intermediate_matched=sum(k is not None for k in steps),
@@ -95,9 +108,11 @@ def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> 
         ttft_basis=view["ttft_basis"],
         completion_tokens=view["completion_tokens"],
         latency_s=latency_s,
+        final_status=status,
     )
 
 
 def failed(ex: Example, error: str) -> Judged:
-    return Judged(id=ex.id, dataset=ex.dataset, difficulty=ex.difficulty, ok=False,
-                  error=error[:500])
+    return Judged(
+        id=ex.id, dataset=ex.dataset, difficulty=ex.difficulty, ok=False, error=error[:500]
+    )

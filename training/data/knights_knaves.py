@@ -20,18 +20,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import cache
-from itertools import product
 
+from training.data import kk_phrasing, kk_trace
 from training.data.example import Example, content_id
 from training.data.splits import Candidate, draw_distinct
 
-NAMES: tuple[str, ...] = (
-    "Zoey", "Oliver", "Aurora", "William", "Lily", "Jack", "Mia", "Ethan", "Chloe", "Lucas",
-    "Emma", "Noah", "Ava", "Liam", "Sofia", "Mason", "Harper", "Logan", "Ella", "James",
-    "Grace", "Henry", "Scarlett", "Owen", "Abigail", "Samuel", "Victoria", "Daniel", "Evelyn",
-    "Joseph", "Penelope", "David", "Riley", "Gabriel", "Nora", "Isaac", "Hazel", "Caleb",
-    "Violet", "Jacob",
-)  # fmt: skip
+NAMES: tuple[str, ...] = kk_phrasing.NAMES
 
 MIN_PEOPLE, MAX_PEOPLE = 2, 8
 
@@ -196,168 +190,15 @@ class Step:
 
 
 def deduce(statements: list[Statement], names: list[str]) -> list[Step]:
-    """Resolve people one at a time, each from the fewest statements that force their role."""
-    n = len(statements)
-    person, full = _person_masks(n)
-    cons = [consistency_mask(s, stmt, n) for s, stmt in enumerate(statements)]
-    # AND of the consistency masks of every subset of speakers, built incrementally.
-    subset_mask = [full] * (1 << n)
-    for sub in range(1, 1 << n):
-        low = (sub & -sub).bit_length() - 1
-        subset_mask[sub] = subset_mask[sub & (sub - 1)] & cons[low]
-    by_size = sorted(range(1, 1 << n), key=lambda s: (s.bit_count(), s))
-
-    known: dict[int, bool] = {}
-    known_mask = full
+    """One step per intermediate answer, each a truth table over the people its statements
+    involve (`kk_trace`); `speakers` are the statements the table uses."""
     steps: list[Step] = []
-    while len(known) < n:
-        found = _next_forced(n, known, known_mask, subset_mask, by_size, person, full)
-        if found is None:  # cannot happen for a puzzle with a unique solution
-            raise ValueError("puzzle does not determine everyone")
-        p, is_knight, sub = found
-        speakers = tuple(i for i in range(n) if sub >> i & 1)
-        text = _explain(p, is_knight, speakers, statements, names, known)
-        steps.append(Step(p, is_knight, speakers, text))
-        known[p] = is_knight
-        known_mask &= person[p] if is_knight else full & ~person[p]
+    known: dict[int, bool] = {}
+    for table in kk_trace.plan(statements):
+        for person, is_knight, text in kk_trace.trace_step(table, statements, names, known):
+            steps.append(Step(person, is_knight, table.speakers, text))
+        known.update({p: table.forced[p] for p in table.columns if p in table.forced})
     return steps
-
-
-def _next_forced(
-    n: int,
-    known: dict[int, bool],
-    known_mask: int,
-    subset_mask: list[int],
-    by_size: list[int],
-    person: tuple[int, ...],
-    full: int,
-) -> tuple[int, bool, int] | None:
-    for sub in by_size:
-        feasible = known_mask & subset_mask[sub]
-        if not feasible:
-            continue
-        for p in range(n):
-            if p in known:
-                continue
-            if not feasible & person[p]:
-                return p, False, sub
-            if not feasible & (full & ~person[p]):
-                return p, True, sub
-    return None
-
-
-def _and_list(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _propagate(
-    facts: dict[int, bool],
-    speakers: tuple[int, ...],
-    statements: list[Statement],
-    names: list[str],
-) -> tuple[list[str], bool]:
-    """Derive roles from the given statements until nothing changes (mutates `facts`).
-
-    Each statement is checked against every role combination of the people it involves who
-    are still unknown (at most three); a role shared by all fitting combinations is derived,
-    and no fitting combination is a contradiction. Returns (sentences, contradiction?).
-    """
-    lines: list[str] = []
-    changed = True
-    while changed:
-        changed = False
-        for j in speakers:
-            stmt = statements[j]
-            quoted = f'"{render(stmt, names)}"'
-            unknown = sorted(({j} | mentioned(stmt)) - facts.keys())
-            fitting = []
-            for values in product((True, False), repeat=len(unknown)):
-                trial = {**facts, **dict(zip(unknown, values, strict=True))}
-                if evaluate(stmt, trial) == trial[j]:
-                    fitting.append(dict(zip(unknown, values, strict=True)))
-            if not fitting:
-                if j in facts:
-                    must = "true" if facts[j] else "false"
-                    actual = evaluate(stmt, facts)
-                    if actual is not None:
-                        why = f"but it is {str(actual).lower()}"
-                    else:
-                        why = f"which no roles for {_and_list([names[u] for u in unknown])} allow"
-                    lines.append(
-                        f"{names[j]} is a {role(facts[j])}, so {names[j]}'s statement "
-                        f"{quoted} would have to be {must}, {why}: a contradiction."
-                    )
-                else:
-                    lines.append(
-                        f"{names[j]}'s statement {quoted} fits neither a knight nor "
-                        "a knave: a contradiction."
-                    )
-                return lines, True
-            derived = {
-                u: fitting[0][u] for u in unknown if all(f[u] == fitting[0][u] for f in fitting)
-            }
-            if not derived:
-                continue
-            claims = _and_list([f"{names[u]} is a {role(v)}" for u, v in derived.items()])
-            if j in facts:
-                lines.append(
-                    f"{names[j]} is a {role(facts[j])}, so {names[j]}'s statement "
-                    f"{quoted} is {'true' if facts[j] else 'false'}; hence {claims}."
-                )
-            elif list(derived) == [j] and evaluate(stmt, facts) is not None:
-                lines.append(
-                    f"{quoted} is {str(evaluate(stmt, facts)).lower()}, so "
-                    f"{names[j]}, who said it, is a {role(derived[j])}."
-                )
-            else:
-                lines.append(
-                    f"{names[j]}'s statement {quoted} fits a knight telling the truth "
-                    f"or a knave lying only if {claims}."
-                )
-            facts.update(derived)
-            changed = True
-    return lines, False
-
-
-def _explain(
-    p: int,
-    is_knight: bool,
-    speakers: tuple[int, ...],
-    statements: list[Statement],
-    names: list[str],
-    known: dict[int, bool],
-) -> str:
-    conclusion = f"So {names[p]} is a {role(is_knight)}."
-    facts = dict(known)
-    lines, _ = _propagate(facts, speakers, statements, names)
-    if facts.get(p) == is_knight:
-        if lines[-1].endswith(f"{names[p]}, who said it, is a {role(is_knight)}."):
-            return " ".join(lines)  # the last sentence already is the conclusion
-        return " ".join([*lines, conclusion])
-    facts = dict(known)
-    facts[p] = not is_knight
-    lines, contradiction = _propagate(facts, speakers, statements, names)
-    opening = f"Suppose {names[p]} is a {role(not is_knight)}."
-    if contradiction:
-        return " ".join([opening, *lines, conclusion])
-    # Propagation stalled: split on one more person, if both cases run into a contradiction.
-    involved = sorted(set().union(*({s} | mentioned(statements[s]) for s in speakers)))
-    for q in (q for q in involved if q not in facts):
-        cases = []
-        for value in (True, False):
-            branch = {**facts, q: value}
-            case_lines, case_contradiction = _propagate(branch, speakers, statements, names)
-            if not case_contradiction:
-                break
-            cases.append(f"If {names[q]} is a {role(value)}: {' '.join(case_lines)}")
-        else:
-            return " ".join([opening, *lines, *cases, "Either way, a contradiction.", conclusion])
-    # Deeper case analysis; the bitmask check in `deduce` guarantees the conclusion.
-    said_by = _and_list([names[s] for s in speakers])
-    return (
-        f"{opening} Then no choice of roles for the others fits the statements of "
-        f"{said_by}: a contradiction. {conclusion}"
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,18 +230,11 @@ def random_puzzle(rng: random.Random, n: int, max_tries: int = 100_000) -> Puzzl
     raise RuntimeError(f"no uniquely solvable {n}-person puzzle in {max_tries} tries")
 
 
-def puzzle_question(puzzle: Puzzle, rng: random.Random) -> str:
-    names = list(puzzle.names)
-    intro = (
-        "A very special island is inhabited only by knights and knaves. Knights always tell "
-        "the truth, and knaves always lie. "
-        f"You meet {len(names)} inhabitants: {_and_list(names)}."
-    )
-    said = [
-        f'{names[s]} {rng.choice(VERBS)}, "{_capitalize(render(stmt, names))}."'
-        for s, stmt in enumerate(puzzle.statements)
-    ]
-    return " ".join([intro, *said, "So who is a knight and who is a knave?"])
+def puzzle_question(
+    puzzle: Puzzle, rng: random.Random, phrasing: str = "seen"
+) -> tuple[str, dict[str, object]]:
+    """The puzzle worded by templates of `phrasing` (`kk_phrasing`), and the templates used."""
+    return kk_phrasing.question(list(puzzle.names), list(puzzle.statements), rng, phrasing)
 
 
 def final_answer_text(names: list[str] | tuple[str, ...], solution: tuple[bool, ...]) -> str:
@@ -410,7 +244,9 @@ def final_answer_text(names: list[str] | tuple[str, ...], solution: tuple[bool, 
     )
 
 
-def puzzle_example(puzzle: Puzzle, question: str, split: str) -> Example:
+def puzzle_example(
+    puzzle: Puzzle, question: str, split: str, wording: dict[str, object] | None = None
+) -> Example:
     names = list(puzzle.names)
     steps = deduce(list(puzzle.statements), names)
     return Example(
@@ -429,6 +265,8 @@ def puzzle_example(puzzle: Puzzle, question: str, split: str) -> Example:
             "statements": [render(s, names) for s in puzzle.statements],
             "deduction_order": [names[s.person] for s in steps],
             "canonical": puzzle.key,
+            "wrap_up": kk_trace.wrap_up(names, puzzle.solution),
+            **(wording or {}),
         },
     )
 
@@ -438,18 +276,27 @@ def generate(
     split: str = "train",
     seed: int = 0,
     people: int | tuple[int, ...] | list[int] = (3, 4, 5, 6, 7),
+    phrasing: str = "seen",
 ) -> list[Example]:
     """`n` distinct puzzles of `split`; people counts cycle through `people`.
 
     A puzzle belongs to the split its name-free canonical form hashes into, so no logical
-    puzzle of a held-out split ever appears in training under any seed.
+    puzzle of a held-out split ever appears in training under any seed. `phrasing` picks the
+    question templates: "seen" (what training uses), "unseen" (held out from training
+    entirely) or "any".
     """
+    if phrasing not in kk_phrasing.PHRASINGS:
+        raise ValueError(f"phrasing must be one of {kk_phrasing.PHRASINGS}, got {phrasing!r}")
+
     def draw(rng: random.Random, size: int) -> Candidate:
         puzzle = random_puzzle(rng, size)
         # Same logic under other names is a new training item, but not the same names again.
         identity = f"{puzzle.names}{puzzle.key}"
-        return puzzle.key, identity, lambda: puzzle_example(
-            puzzle, puzzle_question(puzzle, rng), split
-        )
+
+        def build() -> Example:
+            text, wording = puzzle_question(puzzle, rng, phrasing)
+            return puzzle_example(puzzle, text, split, wording)
+
+        return puzzle.key, identity, build
 
     return draw_distinct("kk", n, split, seed, people, draw)

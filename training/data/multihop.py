@@ -6,6 +6,14 @@ question composes 2-4 single-hop relations ("Where was the author of 'The Glass 
 born?"); each hop's answer is an intermediate ground truth and the last hop's is the final
 answer. The paragraphs state each single-hop fact once, next to distractor paragraphs that use
 the same relations with other entities.
+
+Phrasing varies the way users' questions do: every relation has several question, noun-phrase
+and fact-sentence templates, and a question is composed by one of several frames (nested noun
+phrases, "Think about X. Where was that person born?", "I'm trying to figure out ...", ...).
+The templates come in two disjoint pools: "seen" (used for training) and "unseen" (kept out of
+training, to measure whether a model learned the task or the template). The pool never decides
+the split: that stays the canonical (nested, seen-style) question's hash, and the phrasing is
+drawn from its own random stream, so a seed yields the same logical items in either pool.
 """
 
 from __future__ import annotations
@@ -265,6 +273,381 @@ _NO_FOLLOW: frozenset[tuple[str, str]] = frozenset(
 )
 
 
+PHRASINGS: tuple[str, ...] = ("seen", "unseen", "any")
+POOLS: tuple[str, ...] = ("seen", "unseen")
+
+
+@dataclass(frozen=True)
+class Wording:
+    """One pool's templates for one relation ("{x}": subject phrase; "{s}"/"{o}": entities)."""
+
+    noun_phrases: tuple[str, ...]  # "the mayor of {x}"
+    questions: tuple[str, ...]  # "Who is the mayor of {x}?"
+    indirect: tuple[str, ...]  # "who the mayor of {x} is" (inside a longer sentence)
+    facts: tuple[str, ...]  # "The mayor of {s} is {o}."
+
+
+def _w(
+    np: tuple[str, ...], q: tuple[str, ...], ind: tuple[str, ...], fact: tuple[str, ...]
+) -> Wording:
+    return Wording(np, q, ind, fact)
+
+
+# Seen and unseen pools share no template. A "{x}'s" template is used only where {x} is a bare
+# name or a short referent, never a nested phrase ("the capital of the country ...'s mayor").
+WORDINGS: dict[str, dict[str, Wording]] = {
+    "author_of": {
+        "seen": _w(
+            ("the author of {x}", "the writer of {x}", "the person who wrote {x}"),
+            ("Who wrote {x}?", "Who is the author of {x}?", "Who was {x} written by?"),
+            ("who wrote {x}", "who the author of {x} is"),
+            (
+                "{s} is a novel written by {o}.",
+                "{o} wrote the novel {s}.",
+                "The novel {s} was written by {o}.",
+            ),
+        ),
+        "unseen": _w(
+            ("the novelist behind {x}", "the person who penned {x}"),
+            ("By whom was {x} penned?", "Which novelist penned {x}?"),
+            ("who penned {x}",),
+            ("{o} is the author of the novel {s}.", "{s} was penned by the novelist {o}."),
+        ),
+    },
+    "director_of": {
+        "seen": _w(
+            ("the director of {x}", "the person who directed {x}", "the filmmaker who made {x}"),
+            ("Who directed {x}?", "Who is the director of {x}?", "Which filmmaker directed {x}?"),
+            ("who directed {x}", "who the director of {x} is"),
+            (
+                "{s} is a film directed by {o}.",
+                "{o} directed the film {s}.",
+                "The film {s} was directed by {o}.",
+            ),
+        ),
+        "unseen": _w(
+            ("the filmmaker behind {x}", "the person who helmed {x}"),
+            ("By whom was {x} helmed?", "Who helmed the film {x}?"),
+            ("who helmed {x}",),
+            ("{o} is the director of the film {s}.", "{s} was helmed by the filmmaker {o}."),
+        ),
+    },
+    "born_in": {
+        "seen": _w(
+            ("the birthplace of {x}", "{x}'s birthplace", "the city where {x} was born"),
+            (
+                "Where was {x} born?",
+                "In which city was {x} born?",
+                "What is the birthplace of {x}?",
+            ),
+            ("where {x} was born", "in which city {x} was born"),
+            ("{s} was born in {o}.", "{o} is the birthplace of {s}.", "{s} is a native of {o}."),
+        ),
+        "unseen": _w(
+            ("the native city of {x}", "{x}'s city of birth"),
+            ("What city was {x} born in?", "Where did {x} come into the world?"),
+            ("what city {x} was born in",),
+            ("{s} came into the world in {o}.", "The city of {o} is where {s} was born."),
+        ),
+    },
+    "located_in": {
+        "seen": _w(
+            (
+                "the country where {x} is located",
+                "the country that {x} is in",
+                "the country containing {x}",
+            ),
+            (
+                "In which country is {x} located?",
+                "Which country is {x} in?",
+                "What country contains {x}?",
+            ),
+            ("which country {x} is in", "in which country {x} is located"),
+            (
+                "{s} is a city in {o}.",
+                "{s} is a city located in {o}.",
+                "{o} is the country where {s} is located.",
+            ),
+        ),
+        "unseen": _w(
+            ("the nation that {x} belongs to", "the country {x} lies in"),
+            ("{x} lies in which country?", "To which nation does {x} belong?"),
+            ("what nation {x} belongs to",),
+            ("The city of {s} lies within {o}.", "{s} belongs to the nation of {o}."),
+        ),
+    },
+    "capital_of": {
+        "seen": _w(
+            ("the capital of {x}", "{x}'s capital", "the capital city of {x}"),
+            (
+                "What is the capital of {x}?",
+                "Which city is the capital of {x}?",
+                "What is {x}'s capital?",
+            ),
+            ("what the capital of {x} is", "which city is the capital of {x}"),
+            (
+                "The capital of {s} is {o}.",
+                "{o} serves as {s}'s capital.",
+                "{s}'s capital city is {o}.",
+            ),
+        ),
+        "unseen": _w(
+            ("the seat of government of {x}", "{x}'s seat of government"),
+            ("From which city is {x} governed?", "What city is the seat of government of {x}?"),
+            ("which city {x} is governed from",),
+            ("{o} is the capital of {s}.", "The seat of government of {s} is in {o}."),
+        ),
+    },
+    "spouse_of": {
+        "seen": _w(
+            ("the spouse of {x}", "{x}'s spouse", "the person married to {x}"),
+            ("Who is the spouse of {x}?", "Who is {x} married to?", "Whom did {x} marry?"),
+            ("who {x} is married to", "who the spouse of {x} is"),
+            ("{s} is married to {o}.", "{s}'s spouse is {o}.", "{s} and {o} are married."),
+        ),
+        "unseen": _w(
+            ("the husband or wife of {x}", "{x}'s partner in marriage"),
+            ("Who is the husband or wife of {x}?", "{x} is wed to whom?"),
+            ("whom {x} is wed to",),
+            ("{s} is wed to {o}.", "{s} tied the knot with {o}."),
+        ),
+    },
+    "founded_by": {
+        "seen": _w(
+            ("the founder of {x}", "the person who founded {x}", "the creator of {x}"),
+            ("Who founded {x}?", "Who is the founder of {x}?", "Who created {x}?"),
+            ("who founded {x}", "who the founder of {x} is"),
+            ("{s} was founded by {o}.", "{o} founded {s}.", "The founder of {s} is {o}."),
+        ),
+        "unseen": _w(
+            ("the person who started {x}", "the one who set up {x}"),
+            ("Who started {x}?", "Who set up {x}?"),
+            ("who started {x}",),
+            ("{o} started the company {s}.", "{s} was set up by {o}."),
+        ),
+    },
+    "headquartered_in": {
+        "seen": _w(
+            (
+                "the city where {x} is headquartered",
+                "the headquarters city of {x}",
+                "the city that hosts the headquarters of {x}",
+            ),
+            (
+                "In which city is {x} headquartered?",
+                "Where is {x} headquartered?",
+                "Which city hosts the headquarters of {x}?",
+            ),
+            ("where {x} is headquartered", "which city {x} is headquartered in"),
+            (
+                "{s} is headquartered in {o}.",
+                "The headquarters of {s} are in {o}.",
+                "{s} has its headquarters in {o}.",
+            ),
+        ),
+        "unseen": _w(
+            ("the city {x} is based in", "the city housing the head office of {x}"),
+            ("Where is {x} based?", "In what city does {x} have its head office?"),
+            ("where {x} is based",),
+            ("{s} is based in {o}.", "The head office of {s} sits in {o}."),
+        ),
+    },
+    "employer_of": {
+        "seen": _w(
+            ("the employer of {x}", "{x}'s employer", "the company {x} works for"),
+            (
+                "Which company does {x} work for?",
+                "Who employs {x}?",
+                "What is the employer of {x}?",
+            ),
+            ("which company {x} works for", "who employs {x}"),
+            ("{s} works for {o}.", "{s} is employed by {o}.", "{o} employs {s}."),
+        ),
+        "unseen": _w(
+            ("the firm that employs {x}", "the organisation that {x} has a job at"),
+            ("At which firm does {x} have a job?", "What firm is {x} on the payroll of?"),
+            ("what firm {x} has a job at",),
+            ("{s} has a job at {o}.", "{o} is the firm where {s} has a job."),
+        ),
+    },
+    "educated_at": {
+        "seen": _w(
+            ("the university {x} attended", "{x}'s alma mater", "the school where {x} studied"),
+            (
+                "Which university did {x} attend?",
+                "Where did {x} study?",
+                "What is the alma mater of {x}?",
+            ),
+            ("which university {x} attended", "where {x} studied"),
+            ("{s} studied at {o}.", "{s} is a graduate of {o}.", "{s} attended {o}."),
+        ),
+        "unseen": _w(
+            ("the institution that educated {x}", "the place {x} was educated"),
+            ("At which institution was {x} educated?", "Where did {x} go to university?"),
+            ("where {x} was educated",),
+            ("{s} was educated at {o}.", "{o} is where {s} earned a degree."),
+        ),
+    },
+    "university_in": {
+        "seen": _w(
+            ("the city where {x} is located", "the city that is home to {x}", "the city {x} is in"),
+            (
+                "In which city is {x} located?",
+                "Which city is {x} in?",
+                "Which city is home to {x}?",
+            ),
+            ("which city {x} is in", "where {x} is located"),
+            ("{s} is located in {o}.", "{o} is home to {s}.", "The campus of {s} is in {o}."),
+        ),
+        "unseen": _w(
+            ("the city hosting {x}", "the town {x} calls home"),
+            ("What city hosts {x}?", "{x} can be found in which city?"),
+            ("what city hosts {x}",),
+            ("{s} sits in the city of {o}.", "{s} can be found in {o}."),
+        ),
+    },
+    "mayor_of": {
+        "seen": _w(
+            ("the mayor of {x}", "{x}'s mayor", "the person who is mayor of {x}"),
+            ("Who is the mayor of {x}?", "Who is {x}'s mayor?", "Who serves as mayor of {x}?"),
+            ("who the mayor of {x} is", "who serves as mayor of {x}"),
+            ("The mayor of {s} is {o}.", "{o} is the mayor of {s}.", "{o} serves as mayor of {s}."),
+        ),
+        "unseen": _w(
+            ("the current mayor of {x}", "the person holding the office of mayor in {x}"),
+            ("Who holds the office of mayor in {x}?", "Who currently leads {x} as mayor?"),
+            ("who holds the office of mayor in {x}",),
+            ("{s} is governed by Mayor {o}.", "{o} holds the office of mayor in {s}."),
+        ),
+    },
+}
+
+# "{outer} has a mayor. Where was that person born?": the role the second-last hop names.
+_ROLES: dict[str, str] = {
+    "author_of": "an author",
+    "director_of": "a director",
+    "born_in": "a birthplace",
+    "capital_of": "a capital",
+    "spouse_of": "a spouse",
+    "founded_by": "a founder",
+    "headquartered_in": "a headquarters city",
+    "employer_of": "an employer",
+    "educated_at": "an alma mater",
+    "mayor_of": "a mayor",
+}
+_REFERENTS: dict[str, str] = {
+    "person": "that person",
+    "city": "that city",
+    "country": "that country",
+    "org": "that company",
+    "university": "that university",
+}
+
+# How a question composes its hops. "{inner}" is the nested noun phrase of all hops but the
+# last; "{question}", "{indirect}" and "{np}" are the last hop's question, indirect question
+# and noun phrase about {inner} ("{referent}", "X": about a short stand-in instead).
+FRAMES: dict[str, dict[str, str]] = {
+    "seen": {
+        "nested": "{question}",
+        "think": "Think about {inner}. {question:referent}",
+        "has": "{outer} has {role}. {question:referent}",
+        "help": "I'm trying to figure out {indirect}. Can you help?",
+        "find": "Can you find {np}?",
+    },
+    "unseen": {
+        "let": "Let X be {inner}. {question:X}",
+        "wonder": "I was wondering {indirect} - any idea?",
+        "quick": "Quick question: {question:lowercase}",
+        "based": "Based on the text, what is {np}?",
+    },
+}
+
+
+def _template_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for pool in POOLS:
+        for name, text in FRAMES[pool].items():
+            table[f"{pool}/frame/{name}"] = text
+        for rel, pools in WORDINGS.items():
+            wording = pools[pool]
+            for part in ("noun_phrases", "questions", "indirect", "facts"):
+                for i, text in enumerate(getattr(wording, part)):
+                    table[f"{pool}/{rel}/{part}/{i}"] = text
+    return table
+
+
+# Every template by id ("seen/capital_of/facts/1"); `meta["templates"]` lists these ids.
+TEMPLATES: dict[str, str] = _template_table()
+
+
+def _pick(
+    rng: random.Random, pool: str, rel: Relation, part: str, simple: bool = True
+) -> tuple[str, str]:
+    """(id, template) for one hop; a possessive template only about a `simple` subject."""
+    options = [
+        (i, t)
+        for i, t in enumerate(getattr(WORDINGS[rel.name][pool], part))
+        if simple or "{x}'s" not in t
+    ]
+    i, text = rng.choice(options)
+    return f"{pool}/{rel.name}/{part}/{i}", text
+
+
+def _compose(
+    rng: random.Random, pool: str, chain: list[Relation], start: str, start_kind: str
+) -> tuple[str, list[str]]:
+    """A question about `chain` from `start` in `pool`'s phrasing, and the template ids used."""
+    last = chain[-1]
+    frames = [f for f in FRAMES[pool] if f != "has" or chain[-2].name in _ROLES]
+    frame = rng.choice(frames)
+    ids = [f"{pool}/frame/{frame}"]
+    inner_rels = chain[:-2] if frame == "has" else chain[:-1]
+    phrase, simple = start, start_kind != "work"
+    for rel in inner_rels:
+        tid, text = _pick(rng, pool, rel, "noun_phrases", simple)
+        ids.append(tid)
+        phrase, simple = text.format(x=phrase), False
+    if frame in ("nested", "quick"):
+        tid, text = _pick(rng, pool, last, "questions", simple)
+        question = text.format(x=phrase)
+        if frame == "quick":
+            if not text.startswith("{"):
+                question = question[0].lower() + question[1:]
+            question = f"Quick question: {question}"
+    elif frame in ("think", "has", "let"):
+        tid, text = _pick(rng, pool, last, "questions")
+        stand_in = "X" if frame == "let" else _REFERENTS[last.subject]
+        follow = _capitalize(text.format(x=stand_in))
+        if frame == "think":
+            question = f"Think about {phrase}. {follow}"
+        elif frame == "has":
+            question = f"{_capitalize(phrase)} has {_ROLES[chain[-2].name]}. {follow}"
+        else:
+            question = f"Let X be {phrase}. {follow}"
+    elif frame in ("help", "wonder"):
+        tid, text = _pick(rng, pool, last, "indirect", simple)
+        indirect = text.format(x=phrase)
+        if frame == "help":
+            question = f"I'm trying to figure out {indirect}. Can you help?"
+        else:
+            question = f"I was wondering {indirect} - any idea?"
+    else:  # find, based
+        tid, text = _pick(rng, pool, last, "noun_phrases", simple)
+        np = text.format(x=phrase)
+        question = f"Can you find {np}?" if frame == "find" else f"Based on the text, what is {np}?"
+    ids.append(tid)
+    return _capitalize(question), ids
+
+
+def _canonical_question(chain: list[Relation], start: str) -> str:
+    """The one-template question ("Where was the mayor of the capital of Lekria born?"): the
+    logical item's key, deciding its split whatever the phrasing."""
+    phrase = start
+    for rel in chain[:-1]:
+        phrase = rel.noun_phrase.format(x=phrase)
+    return _capitalize(chain[-1].question.format(x=phrase))
+
+
 def _filler(kind: str, name: str, rng: random.Random) -> str:
     """A sentence about an entity that answers none of the questions (noise, as in MuSiQue)."""
     if kind == "person":
@@ -304,31 +687,53 @@ def _random_chain(rng: random.Random, hops: int) -> list[Relation]:
     return chain
 
 
-def random_example(rng: random.Random, hops: int, split: str, distractors: int = 3) -> Example:
+def _check_phrasing(phrasing: str) -> str:
+    if phrasing not in PHRASINGS:
+        raise ValueError(f"phrasing must be one of {PHRASINGS}, got {phrasing!r}")
+    return phrasing
+
+
+def random_example(
+    rng: random.Random, hops: int, split: str, distractors: int = 3, phrasing: str = "seen"
+) -> Example:
+    """One example; `rng` draws the logical item (world, chain, context) exactly as it would in
+    any phrasing, and the wording comes from a stream seeded by the item's canonical key."""
+    _check_phrasing(phrasing)
     if not MIN_HOPS <= hops <= MAX_HOPS:
         raise ValueError(f"hops must be in [{MIN_HOPS}, {MAX_HOPS}], got {hops}")
     names = _Names(rng)
     chain = _random_chain(rng, hops)
     entities = [names.make(chain[0].subject)] + [names.make(r.object) for r in chain]
+    start = _display(chain[0].subject, entities[0])
+    key = _canonical_question(chain, start)
+    style = random.Random(f"multihop-phrasing/{key}")
+    pool = style.choice(POOLS) if phrasing == "any" else phrasing
 
-    phrase = _display(chain[0].subject, entities[0])
+    phrase = start
     paragraphs: list[str] = []
     steps: list[str] = []
+    facts: list[str] = []
+    fact_ids: list[str] = []
     for i, rel in enumerate(chain):
         subj, obj = entities[i], entities[i + 1]
-        fact = rel.fact.format(s=_display(rel.subject, subj), o=obj)
-        paragraphs.append(_paragraph(rel.subject, subj, _capitalize(fact), rng))
-        if i == len(chain) - 1:
-            question = rel.question.format(x=phrase)
+        tid, text = _pick(style, pool, rel, "facts")
+        fact = _capitalize(text.format(s=_display(rel.subject, subj), o=obj))
+        facts.append(fact)
+        fact_ids.append(tid)
+        paragraphs.append(_paragraph(rel.subject, subj, fact, rng))
         phrase = rel.noun_phrase.format(x=phrase)
-        steps.append(f"{_capitalize(fact)} So {phrase} is {obj}.")
+        steps.append(f"{fact} So {phrase} is {obj}.")
+    question, question_ids = _compose(style, pool, chain, start, chain[0].subject)
 
     # Distractors: the chain's relations again, about other (made-up) entities.
+    distractor_ids: list[str] = []
     for _ in range(distractors):
         rel = rng.choice(chain)
         subj, obj = names.make(rel.subject), names.make(rel.object)
-        fact = rel.fact.format(s=_display(rel.subject, subj), o=obj)
-        paragraphs.append(_paragraph(rel.subject, subj, _capitalize(fact), rng))
+        tid, text = _pick(style, pool, rel, "facts")
+        distractor_ids.append(tid)
+        fact = _capitalize(text.format(s=_display(rel.subject, subj), o=obj))
+        paragraphs.append(_paragraph(rel.subject, subj, fact, rng))
     rng.shuffle(paragraphs)
 
     return Example(
@@ -342,7 +747,18 @@ def random_example(rng: random.Random, hops: int, split: str, distractors: int =
         split=split,
         answer_type="text",
         context=paragraphs,
-        meta={"relations": [r.name for r in chain], "start": entities[0]},
+        meta={
+            "relations": [r.name for r in chain],
+            "start": entities[0],
+            "key": key,
+            "phrasing": pool,
+            "templates": {
+                "question": question_ids,
+                "facts": fact_ids,
+                "distractors": distractor_ids,
+            },
+            "facts": facts,
+        },
     )
 
 
@@ -356,10 +772,19 @@ def generate(
     seed: int = 0,
     hops: int | tuple[int, ...] | list[int] = (2, 3, 4),
     distractors: int = 3,
+    phrasing: str = "seen",
 ) -> list[Example]:
-    """`n` distinct questions of `split`; hop counts cycle through `hops`."""
+    """`n` distinct questions of `split`; hop counts cycle through `hops`.
+
+    `phrasing`: "seen" (the training templates), "unseen" (a disjoint set kept out of training)
+    or "any" (either, per example). It changes only the wording: the same seed gives the same
+    logical items (chain, entities, answers) in every phrasing, and an item's split is decided
+    by its canonical key (`meta["key"]`), never by its wording.
+    """
+    _check_phrasing(phrasing)
+
     def draw(rng: random.Random, size: int) -> Candidate:
-        ex = random_example(rng, size, split, distractors)
-        return ex.question, ex.question, lambda: ex
+        ex = random_example(rng, size, split, distractors, phrasing)
+        return ex.meta["key"], ex.meta["key"], lambda: ex
 
     return draw_distinct("multihop", n, split, seed, hops, draw)

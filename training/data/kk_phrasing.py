@@ -1,0 +1,304 @@
+"""The many ways a person writes a knights-and-knaves puzzle, split into seen and unseen sets.
+
+Users do not phrase questions like a generator. Training sees the `seen` templates only; the
+`unseen` ones (other introductions, other ways to attribute a statement, other connective and
+role wordings, other closing questions) never reach training, so accuracy on them measures
+whether a model learned the task or the template.
+
+A question is rendered from independent choices (intro, how each statement is attributed,
+how each statement is worded, the closing question); each choice draws from the set of its
+phrasing. The reasoning trace restates every statement in one canonical wording
+(`kk_trace.canonical`), so the model learns to translate any wording into it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Statement = tuple
+PHRASINGS: tuple[str, ...] = ("seen", "unseen", "any")
+
+# Several hundred given names from many languages, none a word a statement uses.
+NAMES: tuple[str, ...] = tuple(
+    """
+    Zoey Oliver Aurora William Lily Jack Mia Ethan Chloe Lucas Emma Noah Ava Liam Sofia Mason
+    Harper Logan Ella James Grace Henry Scarlett Owen Abigail Samuel Victoria Daniel Evelyn
+    Joseph Penelope David Riley Gabriel Nora Isaac Hazel Caleb Violet Jacob Aiko Hiroshi Yuki
+    Kenji Sakura Haruto Mei Ren Sora Takumi Wei Jing Li Ming Xiao Hua Lan Jun Bao Chen Anh
+    Minh Linh Quang Thu Duc Priya Arjun Ananya Rohan Kavya Vikram Aditi Rahul Sanjay Meera
+    Ravi Lakshmi Ishaan Divya Nikhil Pooja Amir Layla Omar Fatima Yusuf Zainab Karim Samira
+    Tariq Noor Hassan Leila Rami Dalia Khalid Yasmin Kwame Amara Chidi Ngozi Tunde Ayo Zuri
+    Jabari Nia Kofi Abena Sipho Thandi Lerato Tendai Chipo Baraka Imani Juma Amani Mateo
+    Valentina Santiago Camila Diego Lucia Javier Carmen Pablo Elena Alejandro Isabel Rafael
+    Marisol Andres Paloma Joao Beatriz Tiago Ines Rodrigo Mariana Luca Giulia Marco Chiara
+    Matteo Francesca Paolo Alessia Enzo Bianca Pierre Camille Louis Manon Hugo Chloé Antoine
+    Elodie Mathis Juliette Lukas Lena Felix Hannah Jonas Clara Maximilian Greta Tobias Frieda
+    Lars Ingrid Sven Astrid Erik Freya Nils Sigrid Bjorn Liv Anders Maja Mikko Aino Eero Ilona
+    Jan Zofia Piotr Agnieszka Tomasz Katarzyna Pavel Olga Dmitri Irina Sergei Natasha Ivan
+    Anya Boris Mila Oleg Vera Yuri Daria Nikos Eleni Yannis Sofia Kostas Maria Dimitra Stavros
+    Aylin Emre Elif Burak Zeynep Mehmet Deniz Selin Cem Ebru Aram Ani Davit Nune Tamar Giorgi
+    Nino Levan Ari Noa Eitan Tali Yael Oren Shira Avi Rivka Moshe Ciaran Aoife Niamh Eoin Siobhan
+    Declan Rhys Cerys Dylan Megan Gareth Ffion Callum Isla Fraser Morag Alistair Eilidh Kai
+    Leilani Keanu Malia Koa Nalani Tama Aroha Wiremu Mere Ngaio Rangi Talia Ezra Miriam Silas
+    Ruth Jonah Esther Caspar Matilda Rupert Beatrix Otto Edith Ansel Ida Magnus Thea Viggo Elsa
+    Dario Nadia Stefan Milena Bogdan Vesna Goran Jelena Marek Lucie Ondrej Tereza Viktor Petra
+    Laszlo Zsofia Andras Reka Florin Ioana Mihai Ilinca Teodor Raluca Arash Parisa Dariush
+    Shirin Kian Roya Babak Mina Farid Soraya Tenzin Pema Dorje Yangchen Bilal Sana Imran Hira
+    Kamal Rania Nasser Huda Jamal Salma Idris Amina Malik Halima Sefa Esi Kojo Adwoa Femi Bisi
+    Emeka Adaeze Obi Chiamaka Luis Rosa Ernesto Lupe Hector Pilar Ignacio Alba Bruno Renata
+    Caio Livia Otavio Helena Ramon Dolores Felipe Ximena Emilio Catalina Tupac Quilla Inti
+    Killa Atlas Juno Orion Wren Rowan Sage Ivy Jasper Hazel Felix Iris Milo Luna Arlo Stella
+    """.split()  # noqa: SIM905 (a word list reads better as words)
+)
+NAMES = tuple(dict.fromkeys(NAMES))  # a name listed twice above counts once
+
+# -- introductions ----------------------------------------------------------------------------
+# {n}: how many, {names}: "A, B and C", {list}: "A, B, C"
+
+_SEEN_INTROS = (
+    "A very special island is inhabited only by knights and knaves. Knights always tell the "
+    "truth, and knaves always lie. You meet {n} inhabitants: {names}.",
+    "On an island, every inhabitant is either a knight, who always tells the truth, or a "
+    "knave, who always lies. You meet {names}.",
+    "Knights never lie and knaves never tell the truth. On the island of knights and knaves "
+    "you come across {n} people: {names}.",
+    "Each of {names} is a knight or a knave. Knights always tell the truth; knaves always lie.",
+    "You arrive on an island where knights always say true things and knaves always say "
+    "false things. {n} islanders, {names}, greet you.",
+    "Here is a knights and knaves puzzle. Knights tell only the truth and knaves tell only "
+    "lies. The people are {names}.",
+    "In a village live knights (truth-tellers) and knaves (liars). You talk to {names}.",
+)
+_UNSEEN_INTROS = (
+    "Consider {n} residents of a strange island, {names}. A resident is a knight if they "
+    "always tell the truth and a knave if they always lie.",
+    "Puzzle: there are {n} people ({list}). Some are knights, who are always honest, and the "
+    "rest are knaves, who are always dishonest.",
+    "Every person on this island is a knight (every statement they make is true) or a knave "
+    "(every statement they make is false). You question {names}.",
+    "I met {n} people on the island of knights and knaves, where knights always speak the "
+    "truth and knaves always lie: {names}.",
+)
+
+# -- attributing a statement ------------------------------------------------------------------
+# {name}: the speaker, {q}: the statement (direct speech, already capitalized), {i}: indirect
+_SEEN_SAYS: tuple[str, ...] = (
+    '{name} says, "{q}."',
+    '{name} said, "{q}."',
+    '{name} claims, "{q}."',
+    '{name} tells you, "{q}."',
+    '{name} states: "{q}."',
+    '"{q}," says {name}.',
+    "{name}: '{q}.'",
+    "{name} says that {i}.",
+    "According to {name}, {i}.",
+)
+_UNSEEN_SAYS: tuple[str, ...] = (
+    '{name} insists, "{q}."',
+    '"{q}," {name} declares.',
+    "{name} announces that {i}.",
+    '{name} tells you: "{q}!"',
+    "When asked, {name} replies that {i}.",
+)
+
+
+# -- wording of roles and connectives ---------------------------------------------------------
+@dataclass(frozen=True)
+class Wording:
+    """How one puzzle words a leaf ("X is a knight"), a negation and each connective."""
+
+    knight: str  # "{x} is a knight"
+    knave: str
+    not_knight: str
+    not_knave: str
+    conj: str  # "{a} and {b}"
+    disj: str
+    implies: str
+    iff: str
+
+
+_SEEN_WORDINGS: tuple[Wording, ...] = (
+    Wording(
+        "{x} is a knight",
+        "{x} is a knave",
+        "{x} is not a knight",
+        "{x} is not a knave",
+        "{a} and {b}",
+        "{a} or {b}",
+        "if {a} then {b}",
+        "{a} if and only if {b}",
+    ),
+    Wording(
+        "{x} is a knight",
+        "{x} is a knave",
+        "{x} is not a knight",
+        "{x} is not a knave",
+        "both {a} and {b}",
+        "either {a} or {b}",
+        "if {a}, then {b}",
+        "{a} exactly when {b}",
+    ),
+    Wording(
+        "{x} is a knight",
+        "{x} is a knave",
+        "{x} isn't a knight",
+        "{x} isn't a knave",
+        "{a}, and {b}",
+        "{a}, or {b}",
+        "{b} if {a}",
+        "{a} if and only if {b}",
+    ),
+    Wording(
+        "{x} is truthful",
+        "{x} is a liar",
+        "{x} is not truthful",
+        "{x} is not a liar",
+        "{a} and {b}",
+        "{a} or {b}",
+        "if {a} then {b}",
+        "{a} just in case {b}",
+    ),
+)
+_UNSEEN_WORDINGS: tuple[Wording, ...] = (
+    Wording(
+        "{x} is honest",
+        "{x} is a knave",
+        "{x} is no knight",
+        "{x} is no knave",
+        "{a} and also {b}",
+        "at least one of these is true: {a}, {b}",
+        "{a} implies {b}",
+        "{a} is equivalent to {b}",
+    ),
+    Wording(
+        "{x} tells the truth",
+        "{x} lies",
+        "{x} does not tell the truth",
+        "{x} does not lie",
+        "{a} as well as {b}",
+        "{a} or {b} (or both)",
+        "assuming {a}, {b}",
+        "{a} precisely if {b}",
+    ),
+)
+
+_SEEN_CLOSINGS = (
+    "So who is a knight and who is a knave?",
+    "Who is a knight and who is a knave?",
+    "Determine the role of each person.",
+    "Which of them are knights, and which are knaves?",
+    "Can you tell who is a knight and who is a knave?",
+    "Identify every knight and every knave.",
+)
+_UNSEEN_CLOSINGS = (
+    "Work out who tells the truth and who lies.",
+    "Figure out what each of them is.",
+    "Classify each inhabitant as a knight or a knave.",
+)
+
+
+@dataclass(frozen=True)
+class Templates:
+    intros: tuple[str, ...]
+    says: tuple[str, ...]
+    wordings: tuple[Wording, ...]
+    closings: tuple[str, ...]
+
+
+TEMPLATES: dict[str, Templates] = {
+    "seen": Templates(_SEEN_INTROS, _SEEN_SAYS, _SEEN_WORDINGS, _SEEN_CLOSINGS),
+    "unseen": Templates(_UNSEEN_INTROS, _UNSEEN_SAYS, _UNSEEN_WORDINGS, _UNSEEN_CLOSINGS),
+}
+
+
+def templates_for(phrasing: str, rng: random.Random) -> tuple[str, Templates]:
+    if phrasing not in PHRASINGS:
+        raise ValueError(f"phrasing must be one of {PHRASINGS}, got {phrasing!r}")
+    if phrasing == "any":
+        phrasing = rng.choice(("seen", "unseen"))
+    return phrasing, TEMPLATES[phrasing]
+
+
+def and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def capitalize(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+# A first-person leaf: "I am a knight", "I lie"; the grammar of "I" per wording pattern.
+_FIRST_PERSON = {
+    "{x} is": "I am",
+    "{x} isn't": "I'm not",
+    "{x} does not lie": "I do not lie",
+    "{x} does not tell the truth": "I do not tell the truth",
+    "{x} tells the truth": "I tell the truth",
+    "{x} lies": "I lie",
+}
+
+
+def _person(pattern: str, who: str, first_person: bool) -> str:
+    if first_person:
+        for prefix, replacement in sorted(_FIRST_PERSON.items(), key=lambda kv: -len(kv[0])):
+            if pattern.startswith(prefix):
+                return replacement + pattern[len(prefix) :]
+    return pattern.format(x=who)
+
+
+def _leaf(leaf: Statement, names: list[str], w: Wording, negated: bool, me: int | None) -> str:
+    claimed, person = leaf
+    pattern = {
+        (False, "knight"): w.knight,
+        (False, "knave"): w.knave,
+        (True, "knight"): w.not_knight,
+        (True, "knave"): w.not_knave,
+    }[(negated, claimed)]
+    return _person(pattern, names[person], person == me)
+
+
+def wording_of(stmt: Statement, names: list[str], w: Wording, me: int | None) -> str:
+    """The statement in this puzzle's wording; `me` is the speaker in direct speech (the
+    speaker says "I"), or None in indirect speech."""
+    op = stmt[0]
+    if op in ("knight", "knave"):
+        return _leaf(stmt, names, w, False, me)
+    if op == "not":
+        return _leaf(stmt[1], names, w, True, me)
+    a = wording_of(stmt[1], names, w, me)
+    b = wording_of(stmt[2], names, w, me)
+    pattern = {"and": w.conj, "or": w.disj, "->": w.implies, "<=>": w.iff}[op]
+    return pattern.format(a=a, b=b)
+
+
+def question(
+    names: list[str], statements: list[Statement], rng: random.Random, phrasing: str = "seen"
+) -> tuple[str, dict[str, object]]:
+    """The puzzle as a user might write it, and which templates it used."""
+    chosen, t = templates_for(phrasing, rng)
+    intro_i = rng.randrange(len(t.intros))
+    wording_i = rng.randrange(len(t.wordings))
+    closing_i = rng.randrange(len(t.closings))
+    w = t.wordings[wording_i]
+    intro = t.intros[intro_i].format(n=len(names), names=and_list(names), list=", ".join(names))
+    said, says_used = [], []
+    for speaker, stmt in enumerate(statements):
+        says_i = rng.randrange(len(t.says))
+        says_used.append(says_i)
+        pattern = t.says[says_i]
+        direct = capitalize(wording_of(stmt, names, w, speaker))
+        indirect = wording_of(stmt, names, w, None)
+        said.append(pattern.format(name=names[speaker], q=direct, i=indirect))
+    text = " ".join([intro, *said, t.closings[closing_i]])
+    used: dict[str, object] = {
+        "intro": intro_i,
+        "wording": wording_i,
+        "says": says_used,
+        "closing": closing_i,
+    }
+    return text, {"phrasing": chosen, "templates": used}
+
+
+QuestionFn = Callable[[list[str], list[Statement], random.Random, str], tuple[str, dict]]

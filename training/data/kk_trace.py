@@ -1,0 +1,271 @@
+"""Knights-and-knaves deductions written as small truth tables a 135M model can imitate.
+
+A small model computes little per token, so every token of the trace must follow from
+something written a few tokens before it. One step of the deduction:
+
+    Known: Ava knave.
+    Use Noah says Ava is a knight or Noah is a knave.
+    Noah knight, Ava knave: Ava knave vs knight no, Noah knight vs knave no, no or no = false,
+        Noah knight needs true: fails.
+    Noah knave, Ava knave: Ava knave vs knight no, Noah knave vs knave yes, no or yes = true,
+        Noah knave needs false: fails.
+    Fits: ...
+
+(one line per row; wrapped here). A statement about known people only needs no table: "Use Mia
+says Ava is a knave: Ava knave vs knave yes = true, so Mia is a knight."
+
+Binding rules the layout follows (measured: looking a person's role up within a row was the
+error a coarser trace made most):
+- A row starts with its assignment, speaker first, "Name role" with no other word between, so
+  copying a role is "find this name in the row header, copy the next word".
+- Each atom of the statement is evaluated as "Name role vs claimed-role yes/no": the looked-up
+  role and the claimed role stand side by side before the verdict.
+- The connective combines the atoms' verdicts just written; the speaker's check repeats the
+  speaker's role next to the truth value that role needs.
+- A "Fits:" line collects the surviving rows before the conclusion, so reading off who has the
+  same role in all of them is a comparison of adjacent lines.
+
+The planner picks, among the statements (one, then pairs, then more) that force at least one
+unknown person given what is known, the one with the fewest rows to write; a step may force
+several people (each gets its own answer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations, product
+
+Statement = tuple
+
+_OP_WORDS = {"and": "and", "or": "or", "->": "then", "<=>": "iff"}
+
+
+def role(is_knight: bool) -> str:
+    return "knight" if is_knight else "knave"
+
+
+def yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def true_false(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def canonical(stmt: Statement, names: list[str] | tuple[str, ...]) -> str:
+    """The one wording the trace restates every statement in, whatever the question said."""
+    op = stmt[0]
+    if op in ("knight", "knave"):
+        return f"{names[stmt[1]]} is a {op}"
+    if op == "not":
+        leaf = stmt[1]
+        return f"{names[leaf[1]]} is not a {leaf[0]}"
+    a, b = canonical(stmt[1], names), canonical(stmt[2], names)
+    if op == "and":
+        return f"{a} and {b}"
+    if op == "or":
+        return f"{a} or {b}"
+    if op == "->":
+        return f"if {a} then {b}"
+    return f"{a} iff {b}"
+
+
+def people_in(stmt: Statement) -> list[int]:
+    """People a statement mentions, in the order they appear."""
+    if stmt[0] in ("knight", "knave"):
+        return [stmt[1]]
+    if stmt[0] == "not":
+        return people_in(stmt[1])
+    return list(dict.fromkeys(people_in(stmt[1]) + people_in(stmt[2])))
+
+
+def _leaf_truth(leaf: Statement, roles: dict[int, bool]) -> bool:
+    return roles[leaf[1]] == (leaf[0] == "knight")
+
+
+def truth(stmt: Statement, roles: dict[int, bool]) -> bool:
+    op = stmt[0]
+    if op in ("knight", "knave"):
+        return _leaf_truth(stmt, roles)
+    if op == "not":
+        return not truth(stmt[1], roles)
+    a, b = truth(stmt[1], roles), truth(stmt[2], roles)
+    return {"and": a and b, "or": a or b, "->": (not a) or b, "<=>": a == b}[op]
+
+
+def _atom_text(leaf: Statement, roles: dict[int, bool], names: list[str], negated: bool) -> str:
+    person, claimed = leaf[1], leaf[0]
+    value = _leaf_truth(leaf, roles) != negated
+    claim = f"not {claimed}" if negated else claimed
+    return f"{names[person]} {role(roles[person])} vs {claim} {yes_no(value)}"
+
+
+def evaluation_text(stmt: Statement, roles: dict[int, bool], names: list[str]) -> str:
+    """`Ava knight vs knave no, Noah knight vs knight yes, no or yes = true`."""
+    op = stmt[0]
+    if op in ("knight", "knave"):
+        return f"{_atom_text(stmt, roles, names, False)} = {true_false(truth(stmt, roles))}"
+    if op == "not":
+        return f"{_atom_text(stmt[1], roles, names, True)} = {true_false(truth(stmt, roles))}"
+    a, b = truth(stmt[1], roles), truth(stmt[2], roles)
+    left = _atom_text(stmt[1], roles, names, False)
+    right = _atom_text(stmt[2], roles, names, False)
+    combined = f"{yes_no(a)} {_OP_WORDS[op]} {yes_no(b)}"
+    if op == "->":
+        combined = f"if {combined}"
+    return f"{left}, {right}, {combined} = {true_false(truth(stmt, roles))}"
+
+
+def check_text(
+    speaker: int, stmt: Statement, roles: dict[int, bool], names: list[str]
+) -> tuple[str, bool]:
+    """The statement evaluated under `roles` and whether the speaker's role fits it."""
+    needs = roles[speaker]
+    fits = truth(stmt, roles) == needs
+    text = (
+        f"{evaluation_text(stmt, roles, names)}, {names[speaker]} {role(needs)} needs "
+        f"{true_false(needs)}"
+    )
+    return text, fits
+
+
+@dataclass(frozen=True)
+class TableStep:
+    speakers: tuple[int, ...]
+    columns: tuple[int, ...]  # row header order: speakers first, then people as mentioned
+    rows: tuple[dict[int, bool], ...]  # every assignment written, in order
+    fitting: tuple[dict[int, bool], ...]
+    forced: dict[int, bool]  # unknown people with one role in every fitting row
+
+    def cost(self) -> int:
+        return len(self.rows) * len(self.speakers)
+
+    def derives_speaker(self, statements: list[Statement]) -> bool:
+        """One speaker, unknown, talking only about known people: no table is needed, the
+        statement's truth value is the speaker's role (one line instead of two rows)."""
+        (speaker,) = self.speakers if len(self.speakers) == 1 else (None,)
+        return (
+            speaker is not None
+            and list(self.forced) == [speaker]
+            and len(self.rows) == 2
+            and speaker not in people_in(statements[speaker])
+        )
+
+
+def _columns(speakers: tuple[int, ...], statements: list[Statement]) -> tuple[int, ...]:
+    order: list[int] = list(speakers)
+    for s in speakers:
+        order += people_in(statements[s])
+    return tuple(dict.fromkeys(order))
+
+
+def table_step(
+    speakers: tuple[int, ...], statements: list[Statement], known: dict[int, bool]
+) -> TableStep:
+    columns = _columns(speakers, statements)
+    unknown = [p for p in columns if p not in known]
+    rows, fitting = [], []
+    for values in product((True, False), repeat=len(unknown)):
+        roles = {p: known.get(p) for p in columns}
+        roles.update(zip(unknown, values, strict=True))
+        row = {p: bool(v) for p, v in roles.items()}
+        rows.append(row)
+        if all(truth(statements[s], row) == row[s] for s in speakers):
+            fitting.append(row)
+    forced = {
+        p: fitting[0][p] for p in unknown if fitting and all(r[p] == fitting[0][p] for r in fitting)
+    }
+    return TableStep(speakers, columns, tuple(rows), tuple(fitting), forced)
+
+
+def plan(statements: list[Statement], max_group: int | None = None) -> list[TableStep]:
+    """Steps until everyone is known; each the cheapest table that forces someone."""
+    n = len(statements)
+    known: dict[int, bool] = {}
+    steps: list[TableStep] = []
+    limit = max_group or n
+    while len(known) < n:
+        best: TableStep | None = None
+        for size in range(1, limit + 1):
+            for speakers in combinations(range(n), size):
+                step = table_step(speakers, statements, known)
+                if step.forced and (best is None or step.cost() < best.cost()):
+                    best = step
+            if best is not None:
+                break  # a smaller group always reads more easily than a bigger one
+        if best is None:
+            raise ValueError("puzzle does not determine everyone")
+        steps.append(best)
+        known.update(best.forced)
+    return steps
+
+
+def _assignment(row: dict[int, bool], columns: tuple[int, ...], names: list[str]) -> str:
+    return ", ".join(f"{names[p]} {role(row[p])}" for p in columns)
+
+
+def _known_line(known: dict[int, bool], names: list[str]) -> list[str]:
+    if not known:
+        return []
+    return ["Known: " + ", ".join(f"{names[p]} {role(v)}" for p, v in known.items()) + "."]
+
+
+def step_text(
+    step: TableStep, statements: list[Statement], names: list[str], known: dict[int, bool]
+) -> str:
+    """The think text of one step (without its conclusion)."""
+    lines = [*_known_line(known, names)]
+    uses = "; ".join(f"{names[s]} says {canonical(statements[s], names)}" for s in step.speakers)
+    lines.append(f"Use {uses}.")
+    for row in step.rows:
+        parts = []
+        verdict = "fits"
+        for s in step.speakers:
+            text, fits = check_text(s, statements[s], row, names)
+            parts.append(text)
+            if not fits:
+                verdict = "fails"
+                break
+        lines.append(f"{_assignment(row, step.columns, names)}: {'; '.join(parts)}: {verdict}.")
+    fits = "; ".join(_assignment(r, step.columns, names) for r in step.fitting)
+    lines.append(f"Fits: {fits}.")
+    return "\n".join(lines)
+
+
+def trace_step(
+    step: TableStep, statements: list[Statement], names: list[str], known: dict[int, bool]
+) -> list[tuple[int, bool, str]]:
+    """(person, is_knight, think text) per person the step forces, in the header's order.
+
+    The first gets the table; each further person a one-line think that reads them off the
+    same fitting rows.
+    """
+    if step.derives_speaker(statements):
+        (speaker,) = step.speakers
+        value = step.forced[speaker]
+        lines = [*_known_line(known, names)]
+        row = next(r for r in step.fitting)
+        evaluation = evaluation_text(statements[speaker], row, names)
+        lines.append(
+            f"Use {names[speaker]} says {canonical(statements[speaker], names)}: {evaluation}, "
+            f"so {names[speaker]} is a {role(value)}."
+        )
+        return [(speaker, value, "\n".join(lines))]
+    table = step_text(step, statements, names, known)
+    where = "every fitting row" if len(step.fitting) > 1 else "the fitting row"
+    out: list[tuple[int, bool, str]] = []
+    for p in step.columns:
+        if p not in step.forced:
+            continue
+        value = step.forced[p]
+        if not out:
+            out.append((p, value, f"{table}\nIn {where}, {names[p]} is a {role(value)}."))
+        else:
+            out.append((p, value, f"Also in {where}, {names[p]} is a {role(value)}."))
+    return out
+
+
+def wrap_up(names: list[str] | tuple[str, ...], solution: tuple[bool, ...]) -> str:
+    """The think before the final answer: every role, in the question's order."""
+    roles = ", ".join(f"{name} {role(k)}" for name, k in zip(names, solution, strict=True))
+    return f"All known: {roles}."
