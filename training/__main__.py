@@ -5,6 +5,7 @@
     python -m training plot runs/rl/log.jsonl [--out DIR]
     python -m training plot --compare ta=runs/rl-think-answer/log.jsonl ir=... --out curves.png
     python -m training card runs/rl/adapter --evaluation eval.json
+    python -m training extract runs/sft-kk-tables --rank 64 --out DIR
 
 `--set` overrides config keys (values read as YAML: `--set max_steps=3 lora=false`; repeating
 `--set` adds to the earlier ones). `--resume` continues from the newest checkpoint in the
@@ -26,32 +27,54 @@ from training.config import Config, parse_overrides
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for mode in ("sft", "rl"):
         p = sub.add_parser(mode, help=f"train ({mode})")
         p.add_argument("--config", help="YAML file of Config fields")
-        p.add_argument("--resume", action="store_true",
-                       help="continue from the newest checkpoint in out_dir")
-        p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
-                       help="override config keys (repeatable)")
+        p.add_argument(
+            "--resume", action="store_true", help="continue from the newest checkpoint in out_dir"
+        )
+        p.add_argument(
+            "--set",
+            nargs="*",
+            action="extend",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override config keys (repeatable)",
+        )
     plot = sub.add_parser("plot", help="write PNG curves of a training log")
     plot.add_argument("log", nargs="?")
-    plot.add_argument("--out", help="folder for the PNGs (default: plots/ beside the log); "
-                      "with --compare, the PNG file")
-    plot.add_argument("--compare", nargs="+", metavar="NAME=LOG.jsonl",
-                      help="several runs on one figure instead")
+    plot.add_argument(
+        "--out",
+        help="folder for the PNGs (default: plots/ beside the log); with --compare, the PNG file",
+    )
+    plot.add_argument(
+        "--compare", nargs="+", metavar="NAME=LOG.jsonl", help="several runs on one figure instead"
+    )
     card = sub.add_parser("card", help="add an evaluation to an output folder's model card")
     card.add_argument("folder")
-    card.add_argument("--evaluation", required=True,
-                      help="JSON written by python -m benchmarks.accuracy --output")
+    card.add_argument(
+        "--evaluation", required=True, help="JSON written by python -m benchmarks.accuracy --output"
+    )
+    extract = sub.add_parser("extract", help="a LoRA adapter from a full fine-tune's change")
+    extract.add_argument("folder", help="a full fine-tune's run folder (its out_dir)")
+    extract.add_argument("--out", required=True, help="folder for the adapter")
+    extract.add_argument("--rank", type=int, default=64)
+    extract.add_argument(
+        "--base", help="the model it was tuned from (default: the prepared SmolLM2-135M-Instruct)"
+    )
     args = parser.parse_args(argv)
 
     if args.command in ("sft", "rl"):
         try:
-            cfg = Config.from_yaml(args.config, **{**parse_overrides(args.set),
-                                                   "mode": args.command})
+            cfg = Config.from_yaml(
+                args.config, **{**parse_overrides(args.set), "mode": args.command}
+            )
         except (ValueError, TypeError, OSError) as e:
             parser.error(str(e))
         _exit_on_sigterm()
@@ -61,6 +84,15 @@ def main(argv: list[str] | None = None) -> int:
             from training.rl.trainer import train
         adapter = train(cfg, resume=args.resume)
         print(f"output: {adapter}", flush=True)
+    elif args.command == "extract":
+        from training.extract import extract as run_extract
+
+        if args.base is None:
+            from modelprep import ensure_base_model
+
+            args.base = ensure_base_model()
+        report = run_extract(args.folder, args.base, args.out, rank=args.rank)
+        print(json.dumps(report, indent=2))
     elif args.command == "plot":
         from training.plot import plot_compare, plot_log, summary_table
 

@@ -16,19 +16,27 @@ from training.data.example import Example
 
 
 def _dataset_spec(text: str) -> tuple[str, int, dict[str, Any]]:
-    """`kk:50`, `kk:40:people=3,5`, `multihop:30:hops=2`."""
+    """`kk:50`, `kk:40:people=3,5`, `multihop:30:hops=2`, `kk:40:phrasing=unseen` (numbers
+    become tuples of ints, words stay strings)."""
     parts = text.split(":")
     if len(parts) < 2:
         raise argparse.ArgumentTypeError(f"expected NAME:N[:option=a,b], got {text!r}")
     options: dict[str, Any] = {}
     for opt in parts[2:]:
         key, _, value = opt.partition("=")
-        options[key] = tuple(int(v) for v in value.split(","))
+        values = value.split(",")
+        if all(v.lstrip("-").isdigit() for v in values):
+            options[key] = tuple(int(v) for v in values)
+        elif len(values) == 1:
+            options[key] = value
+        else:
+            raise argparse.ArgumentTypeError(f"option {key}: a list must be numbers, got {value!r}")
     return parts[0], int(parts[1]), options
 
 
-def load_examples(specs: list[tuple[str, int, dict[str, Any]]], files: list[str], seed: int
-                  ) -> list[Example]:
+def load_examples(
+    specs: list[tuple[str, int, dict[str, Any]]], files: list[str], seed: int
+) -> list[Example]:
     examples: list[Example] = []
     for name, n, options in specs:
         examples.extend(generate(name, n, split="test", seed=seed, **options))
@@ -44,25 +52,38 @@ def _free_port() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy",
-                                     description=sys.modules["benchmarks.accuracy"].__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.accuracy",
+        description=sys.modules["benchmarks.accuracy"].__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--base-url", help="a running OpenAI-compatible server")
-    where.add_argument("--launch", help='a server command to start for the run, e.g. '
-                                        '"python -m server --adapter runs/rl/adapter"')
+    where.add_argument(
+        "--launch",
+        help="a server command to start for the run, e.g. "
+        '"python -m server --adapter runs/rl/adapter"',
+    )
     parser.add_argument("--api-key")
     parser.add_argument("--model", help="model name to send (default: none; ours serves one)")
-    parser.add_argument("--dataset", type=_dataset_spec, action="append", default=[],
-                        help="NAME:N[:option=a,b], generated held-out test items "
-                             "(default: kk:40 and multihop:40)")
+    parser.add_argument(
+        "--dataset",
+        type=_dataset_spec,
+        action="append",
+        default=[],
+        help="NAME:N[:option=a,b], generated held-out test items (default: kk:40 and multihop:40)",
+    )
     parser.add_argument("--data", action="append", default=[], help="Example JSONL file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--style", choices=("interleaved", "think_answer"), default="interleaved")
     parser.add_argument("--max-tokens", type=int, default=1024)
     parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--extra-body", type=json.loads, default={},
-                        help='JSON merged into every request, e.g. \'{"enforce_format": true}\'')
+    parser.add_argument(
+        "--extra-body",
+        type=json.loads,
+        default={},
+        help="JSON merged into every request, e.g. '{\"enforce_format\": true}'",
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--output", default="results/accuracy.json")
@@ -75,9 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     settings["dataset"] = [f"{n}:{c}" for n, c, _ in specs]
 
     def evaluate(base_url: str) -> list[Any]:
-        return asyncio.run(client.run(
-            base_url, examples, args.style, args.model, args.api_key, args.max_tokens,
-            args.temperature, args.extra_body, args.concurrency, args.timeout))
+        return asyncio.run(
+            client.run(
+                base_url,
+                examples,
+                args.style,
+                args.model,
+                args.api_key,
+                args.max_tokens,
+                args.temperature,
+                args.extra_body,
+                args.concurrency,
+                args.timeout,
+            )
+        )
 
     if args.launch:
         from benchmarks.ttft.launch import Launcher, LaunchError, parse_launch
@@ -103,13 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     summary = report.summarize(rows)
     print(report.table(summary))
     out = report.write_json(args.output, settings, summary, rows)
-    png = report.plot(args.plot or out.with_suffix(".png"), summary,
-                      title=args.launch or args.base_url)
+    png = report.plot(
+        args.plot or out.with_suffix(".png"), summary, title=args.launch or args.base_url
+    )
     print(f"wrote {out} and {png}", file=sys.stderr)
     failures = [r for r in rows if not r.ok]
     if failures:
-        print(f"{len(failures)} of {len(rows)} requests failed; first: {failures[0].error}",
-              file=sys.stderr)
+        print(
+            f"{len(failures)} of {len(rows)} requests failed; first: {failures[0].error}",
+            file=sys.stderr,
+        )
     return 1 if rows and len(failures) == len(rows) else 0
 
 

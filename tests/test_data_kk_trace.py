@@ -1,0 +1,157 @@
+"""K&K truth-table traces and question phrasing: the trace is right row by row, and every
+wording of a statement means what the puzzle's logic says."""
+
+from __future__ import annotations
+
+import random
+import re
+from itertools import product
+
+import pytest
+
+from training.data import generate, kk_phrasing, kk_trace
+from training.data import knights_knaves as kk
+from training.templates import target
+
+ROW = re.compile(r"^(?P<header>[^:]+): (?P<body>.*): (?P<verdict>fits|fails)\.$")
+
+
+def _header_roles(header: str) -> dict[str, str]:
+    return dict(part.rsplit(" ", 1) for part in header.split(", "))
+
+
+@pytest.mark.parametrize("people", [2, 3, 4, 5])
+def test_every_row_of_every_table_is_right(people: int) -> None:
+    """Re-evaluate each written row from its header alone: the atoms' yes/no, the statement's
+    truth value and the verdict all follow from the header's roles."""
+    for ex in generate("kk", 25, seed=3, people=(people,)):
+        names = ex.meta["people"]
+        puzzle_statements = _statements_by_speaker(ex)
+        for step in ex.reasoning_steps:
+            speakers = re.findall(r"(?:Use |; )(\w+) says ", step)
+            for line in step.splitlines():
+                m = ROW.match(line)
+                if not m:
+                    continue
+                roles = _header_roles(m["header"])
+                index = {name: i for i, name in enumerate(names)}
+                row = {index[n]: r == "knight" for n, r in roles.items()}
+                fits = all(
+                    kk_trace.truth(puzzle_statements[s], row) == row[index[s]]
+                    for s in speakers
+                )
+                assert m["verdict"] == ("fits" if fits else "fails"), line
+                for atom in re.finditer(r"(\w+) (knight|knave) vs (not )?(knight|knave) (yes|no)",
+                                        m["body"]):
+                    person, actual, negated, claimed, verdict = atom.groups()
+                    assert roles[person] == actual, line  # the lookup copies the header
+                    value = (actual == claimed) != bool(negated)
+                    assert verdict == ("yes" if value else "no"), line
+
+
+def _statements_by_speaker(ex) -> dict[str, kk.Statement]:  # type: ignore[no-untyped-def]
+    names = ex.meta["people"]
+    # Recover the logical statements from the canonical puzzle key.
+    statements = eval(ex.meta["canonical"].split("/", 2)[2])  # noqa: S307 (our own repr)
+    return {names[i]: stmt for i, stmt in enumerate(statements)}
+
+
+def test_fits_line_and_conclusions_agree_with_the_solution() -> None:
+    for ex in generate("kk", 40, seed=4, people=(2, 3, 4)):
+        solution = ex.meta["solution"]
+        for step, answer in zip(ex.reasoning_steps, ex.intermediate_answers, strict=True):
+            name, role = re.fullmatch(r"(\w+) is a (knight|knave)", answer).groups()  # type: ignore[union-attr]
+            assert solution[name] == role
+            fits = re.search(r"^Fits: (.*)\.$", step, re.M)
+            if fits:  # a table: the concluded role holds in every fitting row
+                rows = [_header_roles(r) for r in fits[1].split("; ")]
+                assert all(r[name] == role for r in rows), step
+        # The wrap-up lists every role for the final answer to copy.
+        assert ex.meta["wrap_up"] == "All known: " + ", ".join(
+            f"{n} {solution[n]}" for n in ex.meta["people"]
+        ) + "."
+
+
+def test_steps_restate_statements_in_the_canonical_wording() -> None:
+    for ex in generate("kk", 20, seed=5, people=(3,), phrasing="unseen"):
+        statements = _statements_by_speaker(ex)
+        names = ex.meta["people"]
+        for step in ex.reasoning_steps:
+            for speaker, text in re.findall(r"(?:Use |; )(\w+) says (.+?)(?=[.:;]\s|[.:;]$)", step):
+                assert text == kk_trace.canonical(statements[speaker], names)
+
+
+def test_interleaved_target_answers_each_person_then_everyone() -> None:
+    ex = generate("kk", 1, seed=6, people=(3,))[0]
+    text = target(ex, "interleaved")
+    answers = re.findall(r"<answer> (.*?) </answer>", text)
+    assert answers[:-1] == ex.intermediate_answers and answers[-1] == ex.final_answer
+    assert f"<think> {ex.meta['wrap_up']} </think>" in text
+
+
+@pytest.mark.parametrize("phrasing", ["seen", "unseen"])
+def test_every_wording_means_the_statement(phrasing: str) -> None:
+    """Each wording's connective patterns, read back by a tiny evaluator written from the
+    English, agree with the logic on every assignment."""
+    connectives = {
+        "and": lambda a, b: a and b,
+        "or": lambda a, b: a or b,
+        "->": lambda a, b: (not a) or b,
+        "<=>": lambda a, b: a == b,
+    }
+    # What each pattern means, written independently of the generator's table.
+    meaning = {
+        "{a} and {b}": "and", "both {a} and {b}": "and", "{a}, and {b}": "and",
+        "{a} and also {b}": "and", "{a} as well as {b}": "and",
+        "{a} or {b}": "or", "either {a} or {b}": "or", "{a}, or {b}": "or",
+        "at least one of these is true: {a}, {b}": "or", "{a} or {b} (or both)": "or",
+        "if {a} then {b}": "->", "if {a}, then {b}": "->", "{b} if {a}": "->",
+        "{a} implies {b}": "->", "assuming {a}, {b}": "->",
+        "{a} if and only if {b}": "<=>", "{a} exactly when {b}": "<=>",
+        "{a} just in case {b}": "<=>", "{a} is equivalent to {b}": "<=>",
+        "{a} precisely if {b}": "<=>",
+    }  # fmt: skip
+    for w in kk_phrasing.TEMPLATES[phrasing].wordings:
+        for field, op in (("conj", "and"), ("disj", "or"), ("implies", "->"), ("iff", "<=>")):
+            pattern = getattr(w, field)
+            assert meaning[pattern] == op, pattern
+            for a, b in product((True, False), repeat=2):
+                assert connectives[meaning[pattern]](a, b) == kk_trace.truth(
+                    (op, ("knight", 0), ("knight", 1)), {0: a, 1: b}
+                )
+        knightly = ("truthful", "honest", "tells the truth", "knight", "does not lie")
+        assert any(k in w.knight for k in knightly)
+        assert not any(k in w.knave for k in ("truthful", "honest", "knight"))
+
+
+def test_seen_and_unseen_templates_are_disjoint() -> None:
+    seen, unseen = kk_phrasing.TEMPLATES["seen"], kk_phrasing.TEMPLATES["unseen"]
+    assert not set(seen.intros) & set(unseen.intros)
+    assert not set(seen.says) & set(unseen.says)
+    assert not set(seen.closings) & set(unseen.closings)
+    assert not set(seen.wordings) & set(unseen.wordings)
+    for ex in generate("kk", 30, seed=1, people=(2, 3), phrasing="unseen"):
+        assert ex.meta["phrasing"] == "unseen"
+        assert any(ex.question.endswith(c) for c in unseen.closings)
+    mixed = {ex.meta["phrasing"] for ex in generate("kk", 30, seed=1, phrasing="any")}
+    assert mixed == {"seen", "unseen"}
+    with pytest.raises(ValueError, match="phrasing"):
+        generate("kk", 1, phrasing="casual")
+
+
+def test_first_person_statements() -> None:
+    rng = random.Random(0)
+    w = kk_phrasing.TEMPLATES["seen"].wordings[0]
+    names = ["Ava", "Noah"]
+    stmt = ("and", ("knave", 0), ("knight", 1))
+    assert kk_phrasing.wording_of(stmt, names, w, me=0) == "I am a knave and Noah is a knight"
+    assert kk_phrasing.wording_of(stmt, names, w, me=None) == "Ava is a knave and Noah is a knight"
+    text, used = kk_phrasing.question(names, [("knight", 1), stmt], rng, "seen")
+    assert "Ava" in text and "Noah" in text and used["phrasing"] == "seen"
+
+
+def test_name_pool_is_large_and_clean() -> None:
+    assert len(kk_phrasing.NAMES) >= 300
+    assert len(set(kk_phrasing.NAMES)) == len(kk_phrasing.NAMES)
+    words = {"knight", "knave", "liar", "honest", "truthful", "I", "If", "Either", "Both"}
+    assert not words & set(kk_phrasing.NAMES)
