@@ -200,3 +200,20 @@ def test_compare_lays_results_out_like_table_2(tmp_path: Path) -> None:
     assert (tmp_path / "kk.png").stat().st_size > 0
     with pytest.raises(SystemExit):
         compare.main(["no-equals-sign"])
+
+
+def test_cut_responses_and_the_precision_of_early_answers() -> None:
+    """`cut_rate`: share stopped at max_tokens; `intermediate_precision`: of the answers shown
+    before the final one, the share equal to some intermediate truth."""
+    right, wrong = KK.intermediate_answers[0], "Nobody is a knight"
+    body = ours([(right, 1, 5), (wrong, 6, 9), (KK.final_answer, 10, 20)], True, 30)
+    whole = judge(KK, response_view(body))
+    assert (whole.intermediate_given, whole.intermediate_given_correct) == (2, 1)
+    assert not whole.cut
+    body = ours([(right, 1, 5)], False, 768)
+    body["choices"][0]["finish_reason"] = "length"
+    cut = judge(KK, response_view(body))
+    assert cut.cut and cut.intermediate_given == 0
+    summary = report.aggregate([whole, cut])
+    assert summary["cut_rate"] == 0.5
+    assert summary["intermediate_precision"] == 0.5

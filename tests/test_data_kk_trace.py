@@ -3,6 +3,7 @@ wording of a statement means what the puzzle's logic says."""
 
 from __future__ import annotations
 
+import ast
 import random
 import re
 from itertools import product
@@ -37,12 +38,12 @@ def test_every_row_of_every_table_is_right(people: int) -> None:
                 index = {name: i for i, name in enumerate(names)}
                 row = {index[n]: r == "knight" for n, r in roles.items()}
                 fits = all(
-                    kk_trace.truth(puzzle_statements[s], row) == row[index[s]]
-                    for s in speakers
+                    kk_trace.truth(puzzle_statements[s], row) == row[index[s]] for s in speakers
                 )
                 assert m["verdict"] == ("fits" if fits else "fails"), line
-                for atom in re.finditer(r"(\w+) (knight|knave) vs (not )?(knight|knave) (yes|no)",
-                                        m["body"]):
+                for atom in re.finditer(
+                    r"(\w+) (knight|knave) vs (not )?(knight|knave) (yes|no)", m["body"]
+                ):
                     person, actual, negated, claimed, verdict = atom.groups()
                     assert roles[person] == actual, line  # the lookup copies the header
                     value = (actual == claimed) != bool(negated)
@@ -52,7 +53,7 @@ def test_every_row_of_every_table_is_right(people: int) -> None:
 def _statements_by_speaker(ex) -> dict[str, kk.Statement]:  # type: ignore[no-untyped-def]
     names = ex.meta["people"]
     # Recover the logical statements from the canonical puzzle key.
-    statements = eval(ex.meta["canonical"].split("/", 2)[2])  # noqa: S307 (our own repr)
+    statements = ast.literal_eval(ex.meta["canonical"].split("/", 2)[2])
     return {names[i]: stmt for i, stmt in enumerate(statements)}
 
 
@@ -67,9 +68,10 @@ def test_fits_line_and_conclusions_agree_with_the_solution() -> None:
                 rows = [_header_roles(r) for r in fits[1].split("; ")]
                 assert all(r[name] == role for r in rows), step
         # The wrap-up lists every role for the final answer to copy.
-        assert ex.meta["wrap_up"] == "All known: " + ", ".join(
-            f"{n} {solution[n]}" for n in ex.meta["people"]
-        ) + "."
+        assert (
+            ex.meta["wrap_up"]
+            == "All known: " + ", ".join(f"{n} {solution[n]}" for n in ex.meta["people"]) + "."
+        )
 
 
 def test_steps_restate_statements_in_the_canonical_wording() -> None:

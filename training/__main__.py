@@ -61,10 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     card.add_argument(
         "--evaluation", required=True, help="JSON written by python -m benchmarks.accuracy --output"
     )
+    card.add_argument(
+        "--unseen",
+        action="store_true",
+        help="the evaluation is of the held-out phrasing (question templates kept out of training)",
+    )
     extract = sub.add_parser("extract", help="a LoRA adapter from a full fine-tune's change")
     extract.add_argument("folder", help="a full fine-tune's run folder (its out_dir)")
     extract.add_argument("--out", required=True, help="folder for the adapter")
     extract.add_argument("--rank", type=int, default=64)
+    extract.add_argument(
+        "--as-model",
+        action="store_true",
+        help="write the whole tuned model in fp32 instead (to train further)",
+    )
     extract.add_argument(
         "--base", help="the model it was tuned from (default: the prepared SmolLM2-135M-Instruct)"
     )
@@ -91,8 +101,13 @@ def main(argv: list[str] | None = None) -> int:
             from modelprep import ensure_base_model
 
             args.base = ensure_base_model()
-        report = run_extract(args.folder, args.base, args.out, rank=args.rank)
-        print(json.dumps(report, indent=2))
+        if args.as_model:
+            from training.extract import write_full_model
+
+            print(f"output: {write_full_model(args.folder, args.base, args.out)}")
+        else:
+            report = run_extract(args.folder, args.base, args.out, rank=args.rank)
+            print(json.dumps(report, indent=2))
     elif args.command == "plot":
         from training.plot import plot_compare, plot_log, summary_table
 
@@ -113,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         from training.model_card import add_evaluation
 
         with open(args.evaluation, encoding="utf-8") as f:
-            print(add_evaluation(args.folder, json.load(f)))
+            key = "evaluation_unseen" if args.unseen else "evaluation"
+            print(add_evaluation(args.folder, json.load(f), key))
     return 0
 
 

@@ -17,7 +17,6 @@ extraction must be re-measured, it is not implied by that share.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import torch
 
 from training.checkpoint import latest_checkpoint, load_checkpoint
 from training.model import ADAPTER_WEIGHTS, load_base
+from training.model_card import SUMMARY_FILE, render
 
 LINEAR_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 EXTRACTION_FILE = "extraction.json"
@@ -107,9 +107,6 @@ def extract(
     peft_config = model.peft_config["default"]
     peft_config.base_model_name_or_path = Path(base_dir).name
     peft_config.save_pretrained(str(out))
-    summary = run_dir / "adapter" / "training_summary.json"
-    if summary.is_file():  # the run's record travels with its adapter
-        shutil.copy(summary, out / summary.name)
     report = {
         "source": str(run_dir),
         "rank": rank,
@@ -118,4 +115,25 @@ def extract(
         "adapter_bytes": (out / ADAPTER_WEIGHTS).stat().st_size,
     }
     (out / EXTRACTION_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    summary_path = run_dir / "adapter" / SUMMARY_FILE
+    if summary_path.is_file():  # the run's record travels with its adapter, and its card
+        summary = json.loads(summary_path.read_text())
+        summary["extraction"] = {k: v for k, v in report.items() if k != "source"}
+        summary["evaluation"] = None  # an evaluation of the full model is not of this adapter
+        (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        render(out)
     return report
+
+
+def write_full_model(run_dir: str | Path, base_dir: str | Path, out: str | Path) -> Path:
+    """The run's newest checkpoint as a whole fp32 model folder: the start of a further stage
+    of full fine-tuning that keeps the change exact (the bf16 servable copy would not)."""
+    base_model = load_base(base_dir, torch.float32, torch.device("cpu"))
+    base = {k: v.clone() for k, v in base_model.state_dict().items()}
+    base_model.load_state_dict(tuned_weights(Path(run_dir), base))
+    out = Path(out)
+    base_model.save_pretrained(out, safe_serialization=True)
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(str(base_dir)).save_pretrained(out)
+    return out

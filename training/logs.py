@@ -39,14 +39,23 @@ class StepLog:
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = [r for r in read_log(self.path) if r.get("step", 0) <= resume_step] \
-            if self.path.exists() else []
+        kept = (
+            [r for r in read_log(self.path) if r.get("step", 0) <= resume_step]
+            if self.path.exists()
+            else []
+        )
         with self.path.open("w", encoding="utf-8") as f:
             for record in kept:
                 f.write(json.dumps(record) + "\n")
         self.show = show
-        self.bar = tqdm(total=total_steps, initial=resume_step, disable=not progress,
-                        file=sys.stderr, dynamic_ncols=True, desc="train")
+        self.bar = tqdm(
+            total=total_steps,
+            initial=resume_step,
+            disable=not progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            desc="train",
+        )
 
     def write(self, record: dict[str, Any]) -> None:
         clean = {k: _jsonable(v) for k, v in record.items()}

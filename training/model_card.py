@@ -18,11 +18,23 @@ from training.config import Config
 
 SUMMARY_FILE = "training_summary.json"
 CARD_FILE = "README.md"
-_PAPER = "Xie et al. 2025, Interleaved Reasoning for Large Language Models via Reinforcement " \
-         "Learning (arXiv 2505.19640)"
-_LOG_KEYS = ("reward/total", "reward/format", "reward/final", "reward/intermediate",
-             "format_rate", "accuracy", "intermediate_accuracy", "response_length", "kl",
-             "entropy", "loss")
+_PAPER = (
+    "Xie et al. 2025, Interleaved Reasoning for Large Language Models via Reinforcement "
+    "Learning (arXiv 2505.19640)"
+)
+_LOG_KEYS = (
+    "reward/total",
+    "reward/format",
+    "reward/final",
+    "reward/intermediate",
+    "format_rate",
+    "accuracy",
+    "intermediate_accuracy",
+    "response_length",
+    "kl",
+    "entropy",
+    "loss",
+)
 
 
 def write_model_card(
@@ -53,15 +65,21 @@ def _warm_start(cfg: Config) -> dict[str, Any] | None:
         summary = json.loads((Path(cfg.init_adapter) / SUMMARY_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return {"steps": summary["steps"], "config": summary["config"],
-            "final_metrics": summary.get("final_metrics", {})}
+    return {
+        "steps": summary["steps"],
+        "config": summary["config"],
+        "final_metrics": summary.get("final_metrics", {}),
+    }
 
 
-def add_evaluation(folder: str | Path, evaluation: dict[str, Any]) -> Path:
-    """Put a `benchmarks.accuracy` result into an existing card."""
+def add_evaluation(folder: str | Path, evaluation: dict[str, Any], key: str = "evaluation") -> Path:
+    """Put a `benchmarks.accuracy` result into an existing card (`key`: "evaluation", the
+    held-out split in the training phrasing, or "evaluation_unseen", the held-out phrasing)."""
+    if key not in ("evaluation", "evaluation_unseen"):
+        raise ValueError(f"key must be evaluation or evaluation_unseen, got {key!r}")
     folder = Path(folder)
     summary = json.loads((folder / SUMMARY_FILE).read_text())
-    summary["evaluation"] = evaluation
+    summary[key] = evaluation
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return render(folder)
 
@@ -71,15 +89,24 @@ def render(folder: str | Path) -> Path:
     summary = json.loads((folder / SUMMARY_FILE).read_text())
     cfg = summary["config"]
     base = Path(cfg["model"]).name if cfg.get("model") else "SmolLM2-135M-Instruct"
-    is_lora = bool(cfg["lora"])
+    extraction = summary.get("extraction")
+    is_lora = bool(cfg["lora"]) or extraction is not None
     style = "interleaved" if cfg["style"] == "interleaved" else "think-answer"
     if cfg["mode"] == "sft":
-        method = f"supervised warm start on {style} targets built from the generators' reasoning"
+        method = f"supervised fine-tuning on {style} targets built from the generators' reasoning"
+        if not cfg["lora"]:
+            method += " (full fine-tuning" + (
+                " of the decoder's linear layers, embeddings and norms frozen)"
+                if cfg.get("freeze_embeddings")
+                else ")"
+            )
     else:
-        method = (f"RL with advantage estimator `{cfg['estimator']}`, {cfg['n_samples']} samples "
-                  f"per prompt at temperature {cfg['temperature']}, KL {cfg['kl_coef']} "
-                  f"(low-variance estimator), intermediate reward `{cfg['intermediate']}` "
-                  f"with the `{cfg['gate']}` gate")
+        method = (
+            f"RL with advantage estimator `{cfg['estimator']}`, {cfg['n_samples']} samples "
+            f"per prompt at temperature {cfg['temperature']}, KL {cfg['kl_coef']} "
+            f"(low-variance estimator), intermediate reward `{cfg['intermediate']}` "
+            f"with the `{cfg['gate']}` gate"
+        )
     front = {
         "base_model": base,
         "library_name": "peft" if is_lora else "transformers",
@@ -87,22 +114,40 @@ def render(folder: str | Path) -> Path:
         "license": "apache-2.0",
     }
     lines = [
-        "---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
-        f"# {_title(folder, cfg)}", "",
+        "---",
+        yaml.safe_dump(front, sort_keys=False).strip(),
+        "---",
+        "",
+        f"# {_title(folder, cfg)}",
+        "",
         f"{'LoRA adapter' if is_lora else 'Model'} for `{base}` that answers in the "
         f"{style} format (`<think>…</think>` / `<answer>…</answer>`), trained by this "
-        f"project's `training` package after {_PAPER}.", "",
-        "## Serving", "",
+        f"project's `training` package after {_PAPER}.",
+        "",
+        "## Serving",
+        "",
         "```",
         f"python -m server --adapter {folder}" if is_lora else f"python -m server --model {folder}",
-        "```", "",
-        "## Training", "",
-        f"- Base model: `{base}`" + (f", starting from adapter `{cfg['init_adapter']}`"
-                                     if cfg.get("init_adapter") else ""),
+        "```",
+        "",
+        "## Training",
+        "",
+        f"- Base model: `{base}`"
+        + (f", starting from adapter `{cfg['init_adapter']}`" if cfg.get("init_adapter") else ""),
         f"- Method: {method}.",
         f"- Steps: {summary['steps']} (batch {cfg['batch_size']}, lr {cfg['lr']}).",
         f"- Data: {_data_text(cfg['data'])}.",
         *_warm_start_lines(summary.get("warm_start")),
+        *(
+            [
+                f"- Shipped as a rank-{extraction['rank']} LoRA adapter extracted from the full "
+                f"fine-tune's weight change (`python -m training extract`), keeping "
+                f"{extraction['energy_kept']:.1%} of the change's energy; the evaluation below "
+                "is of this adapter."
+            ]
+            if extraction
+            else []
+        ),
         "",
     ]
     if summary["final_metrics"]:
@@ -111,8 +156,18 @@ def render(folder: str | Path) -> Path:
         lines.append("")
     lines += ["## Evaluation", ""]
     lines += _evaluation_lines(summary.get("evaluation"))
-    lines += ["", "## Config", "", "```yaml", yaml.safe_dump(cfg, sort_keys=False).strip(),
-              "```", ""]
+    if summary.get("evaluation_unseen"):
+        lines += ["", "Held-out phrasing (question templates never used in training):", ""]
+        lines += _evaluation_lines(summary["evaluation_unseen"])
+    lines += [
+        "",
+        "## Config",
+        "",
+        "```yaml",
+        yaml.safe_dump(cfg, sort_keys=False).strip(),
+        "```",
+        "",
+    ]
     path = folder / CARD_FILE
     path.write_text("\n".join(lines))
     return path
@@ -122,9 +177,11 @@ def _warm_start_lines(warm: dict[str, Any] | None) -> list[str]:
     if not warm:
         return []
     c = warm["config"]
-    return [f"- Warm start (`{c['out_dir']}`, {c['mode']}): {warm['steps']} steps (batch "
-            f"{c['batch_size']}, lr {c['lr']}, LoRA r{c['lora_r']}) on "
-            f"{_data_text(c['data'])}."]
+    return [
+        f"- Warm start (`{c['out_dir']}`, {c['mode']}): {warm['steps']} steps (batch "
+        f"{c['batch_size']}, lr {c['lr']}, LoRA r{c['lora_r']}) on "
+        f"{_data_text(c['data'])}."
+    ]
 
 
 def _title(folder: Path, cfg: dict[str, Any]) -> str:
@@ -139,22 +196,29 @@ def _data_text(sources: list[dict[str, Any]]) -> str:
             parts.append(f"`{s['path']}`")
         else:
             options = ", ".join(f"{k}={v}" for k, v in s.items() if k not in ("dataset", "n"))
-            parts.append(f"{s['n']} generated `{s['dataset']}`" + (f" ({options})" if options
-                                                                   else ""))
+            parts.append(
+                f"{s['n']} generated `{s['dataset']}`" + (f" ({options})" if options else "")
+            )
     return "; ".join(parts)
 
 
 def _evaluation_lines(evaluation: dict[str, Any] | None) -> list[str]:
     if not evaluation:
-        return ["Not evaluated yet: run `python -m benchmarks.accuracy --launch "
-                "'python -m server --adapter DIR' --output eval.json`, then "
-                "`python -m training card DIR --evaluation eval.json`."]
-    lines = ["| dataset | n | Pass@1 | format rate | intermediate acc. | normalized TTFT |",
-             "|---|---|---|---|---|---|"]
+        return [
+            "Not evaluated yet: run `python -m benchmarks.accuracy --launch "
+            "'python -m server --adapter DIR' --output eval.json`, then "
+            "`python -m training card DIR --evaluation eval.json`."
+        ]
+    lines = [
+        "| dataset | n | Pass@1 | format rate | intermediate acc. | normalized TTFT |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, row in evaluation.get("by_dataset", {}).items():
-        lines.append(f"| {name} | {row.get('n')} | {_fmt(row.get('pass_at_1'))} | "
-                     f"{_fmt(row.get('format_rate'))} | {_fmt(row.get('intermediate_accuracy'))} "
-                     f"| {_fmt(row.get('normalized_ttft'))} |")
+        lines.append(
+            f"| {name} | {row.get('n')} | {_fmt(row.get('pass_at_1'))} | "
+            f"{_fmt(row.get('format_rate'))} | {_fmt(row.get('intermediate_accuracy'))} "
+            f"| {_fmt(row.get('normalized_ttft'))} |"
+        )
     settings = evaluation.get("settings", {})
     if settings:
         lines += ["", f"Settings: {json.dumps(settings, sort_keys=True)}"]

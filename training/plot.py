@@ -75,8 +75,16 @@ def _series(records: list[dict[str, Any]], key: str) -> tuple[list[int], list[fl
     return steps, values
 
 
-COMPARE_PANELS = ("reward/total", "reward/format", "reward/final", "reward/intermediate",
-                  "accuracy", "intermediate_accuracy", "format_rate", "response_length")
+COMPARE_PANELS = (
+    "reward/total",
+    "reward/format",
+    "reward/final",
+    "reward/intermediate",
+    "accuracy",
+    "intermediate_accuracy",
+    "format_rate",
+    "response_length",
+)
 
 
 SUMMARY_KEYS = (*COMPARE_PANELS, "truncated_rate")
@@ -145,7 +153,10 @@ def plot_compare(logs: dict[str, str | Path], out: str | Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     summary = summarize_runs(runs)
-    path.with_suffix(".json").write_text(json.dumps(
-        {"runs": {name: str(log) for name, log in logs.items()}, "summary": summary}, indent=2
-    ) + "\n")
+    path.with_suffix(".json").write_text(
+        json.dumps(
+            {"runs": {name: str(log) for name, log in logs.items()}, "summary": summary}, indent=2
+        )
+        + "\n"
+    )
     return path

@@ -14,8 +14,14 @@ from training.data.example import Example
 from training.templates import build_messages
 
 
-def request_body(ex: Example, style: str, model: str | None, max_tokens: int,
-                 temperature: float, extra_body: dict[str, Any]) -> dict[str, Any]:
+def request_body(
+    ex: Example,
+    style: str,
+    model: str | None,
+    max_tokens: int,
+    temperature: float,
+    extra_body: dict[str, Any],
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "messages": build_messages(ex, style),  # the prompt training used
         "max_tokens": max_tokens,
@@ -27,8 +33,9 @@ def request_body(ex: Example, style: str, model: str | None, max_tokens: int,
     return body
 
 
-async def _one(client: httpx.AsyncClient, url: str, ex: Example, body: dict[str, Any],
-               limit: asyncio.Semaphore) -> Judged:
+async def _one(
+    client: httpx.AsyncClient, url: str, ex: Example, body: dict[str, Any], limit: asyncio.Semaphore
+) -> Judged:
     async with limit:
         start = time.perf_counter()
         try:
@@ -62,9 +69,13 @@ async def run(
     limit = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(headers=headers, timeout=timeout) as client:
         tasks = [
-            _one(client, url, ex,
-                 request_body(ex, style, model, max_tokens, temperature, extra_body or {}),
-                 limit)
+            _one(
+                client,
+                url,
+                ex,
+                request_body(ex, style, model, max_tokens, temperature, extra_body or {}),
+                limit,
+            )
             for ex in examples
         ]
         return list(await asyncio.gather(*tasks))

@@ -52,11 +52,17 @@ def rows(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     names = datasets_of(results)
     out: dict[str, dict[str, Any]] = {}
     for model, result in results.items():
-        cells = {d: {k: result["by_dataset"].get(d, {}).get(k)
-                     for k in ("n", "pass_at_1", "normalized_ttft", "format_rate")}
-                 for d in names}
-        cells["avg"] = {k: _avg([cells[d][k] for d in names])
-                        for k in ("pass_at_1", "normalized_ttft", "format_rate")}
+        cells = {
+            d: {
+                k: result["by_dataset"].get(d, {}).get(k)
+                for k in ("n", "pass_at_1", "normalized_ttft", "format_rate")
+            }
+            for d in names
+        }
+        cells["avg"] = {
+            k: _avg([cells[d][k] for d in names])
+            for k in ("pass_at_1", "normalized_ttft", "format_rate")
+        }
         out[model] = cells
     return out
 
@@ -66,13 +72,18 @@ def _f(value: float | None) -> str:
 
 
 def main_table(table: dict[str, dict[str, Any]], names: list[str]) -> str:
-    head = ("| model | " + " | ".join(f"{d} Pass@1 / TTFT" for d in names)
-            + " | Avg. Pass@1 / TTFT | format rate |")
+    head = (
+        "| model | "
+        + " | ".join(f"{d} Pass@1 / TTFT" for d in names)
+        + " | Avg. Pass@1 / TTFT | format rate |"
+    )
     rule = "|---|" + "---|" * (len(names) + 2)
     body = []
     for model, cells in table.items():
-        parts = [f"{_f(cells[d]['pass_at_1'])} / {_f(cells[d]['normalized_ttft'])}"
-                 for d in [*names, "avg"]]
+        parts = [
+            f"{_f(cells[d]['pass_at_1'])} / {_f(cells[d]['normalized_ttft'])}"
+            for d in [*names, "avg"]
+        ]
         body.append(f"| {model} | " + " | ".join(parts) + f" | {_f(cells['avg']['format_rate'])} |")
     return "\n".join([head, rule, *body])
 
@@ -96,9 +107,12 @@ def difficulty_table(levels: dict[str, dict[int, Any]]) -> str:
     all_levels = sorted({lv for per in levels.values() for lv in per})
     head = "| model | " + " | ".join(f"{lv} people" for lv in all_levels) + " |"
     rule = "|---|" + "---|" * len(all_levels)
-    body = [f"| {model} | " + " | ".join(
-        _f(per[lv]["pass_at_1"]) if lv in per else "-" for lv in all_levels) + " |"
-        for model, per in levels.items()]
+    body = [
+        f"| {model} | "
+        + " | ".join(_f(per[lv]["pass_at_1"]) if lv in per else "-" for lv in all_levels)
+        + " |"
+        for model, per in levels.items()
+    ]
     return "\n".join([head, rule, *body])
 
 
@@ -128,9 +142,11 @@ def plot(path: Path, levels: dict[str, dict[int, Any]]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.compare",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.accuracy.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("results", nargs="+", metavar="NAME=RESULT.json")
     parser.add_argument("--output", default="results/table2.md")
     parser.add_argument("--plot", default="results/kk-difficulty.png")
@@ -142,18 +158,28 @@ def main(argv: list[str] | None = None) -> int:
     names = datasets_of(results)
     table = rows(results)
     levels = difficulty(results)
-    text = "\n\n".join([
-        main_table(table, names),
-        "Pass@1 by K&K difficulty:\n\n" + difficulty_table(levels),
-        f"Reference, {paper.SOURCE} (Pass@1 / TTFT):\n\n" + paper.markdown(),
-    ])
+    text = "\n\n".join(
+        [
+            main_table(table, names),
+            "Pass@1 by K&K difficulty:\n\n" + difficulty_table(levels),
+            f"Reference, {paper.SOURCE} (Pass@1 / TTFT):\n\n" + paper.markdown(),
+        ]
+    )
     print(text)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
-    out.with_suffix(".json").write_text(json.dumps(
-        {"models": table, "kk_by_people": levels, "sources": dict(
-            spec.partition("=")[::2] for spec in args.results)}, indent=2) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "models": table,
+                "kk_by_people": levels,
+                "sources": dict(spec.partition("=")[::2] for spec in args.results),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     png = plot(Path(args.plot), levels)
     print(f"wrote {out}, {out.with_suffix('.json')} and {png}", file=sys.stderr)
     return 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from parsing import parse
 from training.data.example import Example
-from training.rewards import judge_response, match_steps
+from training.rewards import intermediate_equal, judge_response, match_steps
 
 ANSWER_OPEN = "<answer>"
 
@@ -29,6 +29,11 @@ class Judged:
     latency_s: float | None = None
     error: str | None = None
     final_status: str | None = None  # training.rewards.judge_response's verdict
+    cut: bool = False  # generation stopped at max_tokens (finish_reason "length")
+    # Answers before the final one, and how many of them equal some intermediate ground truth
+    # (the precision of what the user is shown early, beside `intermediate_matched`'s recall).
+    intermediate_given: int = 0
+    intermediate_given_correct: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +49,7 @@ def response_view(body: dict[str, Any]) -> dict[str, Any]:
     message = choice.get("message") or {}
     usage = body.get("usage") or {}
     completion_tokens = usage.get("completion_tokens")
+    cut = choice.get("finish_reason") == "length"
     if "format_ok" in choice and isinstance(message.get("answers"), list):
         answers = [str(a.get("text", "")) for a in message["answers"]]
         ttft = None
@@ -58,6 +64,7 @@ def response_view(body: dict[str, Any]) -> dict[str, Any]:
             "normalized_ttft": ttft,
             "ttft_basis": "tokens",
             "completion_tokens": completion_tokens,
+            "cut": cut,
         }
     text = message.get("content") or ""
     reasoning = message.get("reasoning") or message.get("reasoning_content")
@@ -74,6 +81,7 @@ def response_view(body: dict[str, Any]) -> dict[str, Any]:
         "normalized_ttft": ttft,
         "ttft_basis": "chars",
         "completion_tokens": completion_tokens,
+        "cut": cut,
     }
 
 
@@ -94,6 +102,10 @@ def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> 
     final = answers[-1] if answers else None
     status = judge_response(answers, view["format_ok"], ex)
     steps = match_steps(answers, ex.intermediate_answers, ex)
+    early = answers[:-1]
+    early_correct = sum(
+        any(intermediate_equal(a, t, ex) for t in ex.intermediate_answers) for a in early
+    )
     return Judged(
         id=ex.id,
         dataset=ex.dataset,
@@ -109,6 +121,9 @@ def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> 
         completion_tokens=view["completion_tokens"],
         latency_s=latency_s,
         final_status=status,
+        cut=bool(view.get("cut", False)),
+        intermediate_given=len(early),
+        intermediate_given_correct=early_correct,
     )
 
 

@@ -10,14 +10,24 @@ from typing import Any
 
 from benchmarks.accuracy.judge import Judged
 
-COLUMNS = ("n", "errors", "pass_at_1", "format_rate", "intermediate_accuracy",
-           "normalized_ttft", "completion_tokens")
+COLUMNS = (
+    "n",
+    "errors",
+    "pass_at_1",
+    "format_rate",
+    "intermediate_accuracy",
+    "intermediate_precision",
+    "cut_rate",
+    "normalized_ttft",
+    "completion_tokens",
+)
 
 
 def aggregate(rows: Sequence[Judged]) -> dict[str, Any]:
     """Means over the successful requests; `errors` counts the failed ones."""
     ok = [r for r in rows if r.ok]
     truths = sum(r.intermediate_total for r in ok)
+    given = sum(r.intermediate_given for r in ok)
     ttfts = [r.normalized_ttft for r in ok if r.normalized_ttft is not None]
     tokens = [r.completion_tokens for r in ok if r.completion_tokens is not None]
     return {
@@ -25,8 +35,14 @@ def aggregate(rows: Sequence[Judged]) -> dict[str, Any]:
         "errors": len(rows) - len(ok),
         "pass_at_1": _mean([float(r.correct) for r in ok]),
         "format_rate": _mean([float(r.format_ok) for r in ok]),
-        "intermediate_accuracy": (sum(r.intermediate_matched for r in ok) / truths
-                                  if truths else None),
+        "intermediate_accuracy": (
+            sum(r.intermediate_matched for r in ok) / truths if truths else None
+        ),
+        # Of the answers shown before the final one, the share that is right.
+        "intermediate_precision": (
+            sum(r.intermediate_given_correct for r in ok) / given if given else None
+        ),
+        "cut_rate": _mean([float(r.cut) for r in ok]),
         "normalized_ttft": _mean(ttfts),
         "completion_tokens": _mean([float(t) for t in tokens]),
     }
@@ -45,8 +61,10 @@ def summarize(rows: Sequence[Judged]) -> dict[str, Any]:
     return {
         "overall": aggregate(rows),
         "by_dataset": {k: aggregate(v) for k, v in sorted(by_dataset.items())},
-        "by_difficulty": {k: aggregate(v) for k, v in sorted(by_difficulty.items(),
-                                                            key=lambda kv: _difficulty_key(kv[0]))},
+        "by_difficulty": {
+            k: aggregate(v)
+            for k, v in sorted(by_difficulty.items(), key=lambda kv: _difficulty_key(kv[0]))
+        },
     }
 
 
@@ -57,16 +75,18 @@ def _difficulty_key(name: str) -> tuple[str, int]:
 
 def table(summary: dict[str, Any]) -> str:
     header = ["group", *COLUMNS]
-    lines = [[name, *(_cell(row[c]) for c in COLUMNS)] for name, row in [
-        ("overall", summary["overall"]),
-        *summary["by_dataset"].items(),
-        *((f"  {k}", v) for k, v in summary["by_difficulty"].items()),
-    ]]
+    lines = [
+        [name, *(_cell(row[c]) for c in COLUMNS)]
+        for name, row in [
+            ("overall", summary["overall"]),
+            *summary["by_dataset"].items(),
+            *((f"  {k}", v) for k, v in summary["by_difficulty"].items()),
+        ]
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     out.append("  ".join("-" * w for w in widths))
-    out += ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True))
-            for line in lines]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     return "\n".join(out)
 
 
@@ -76,8 +96,9 @@ def _cell(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def write_json(path: str | Path, settings: dict[str, Any], summary: dict[str, Any],
-               rows: Sequence[Judged]) -> Path:
+def write_json(
+    path: str | Path, settings: dict[str, Any], summary: dict[str, Any], rows: Sequence[Judged]
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     result = {"settings": settings, **summary, "responses": [r.to_dict() for r in rows]}
@@ -104,8 +125,11 @@ def plot(path: str | Path, summary: dict[str, Any], title: str = "") -> Path:
     left.legend(fontsize=8)
     left.set_title("by dataset")
     for dataset in datasets:
-        points = [(int(k.rpartition("/")[2]), v["pass_at_1"] or 0.0)
-                  for k, v in summary["by_difficulty"].items() if k.rpartition("/")[0] == dataset]
+        points = [
+            (int(k.rpartition("/")[2]), v["pass_at_1"] or 0.0)
+            for k, v in summary["by_difficulty"].items()
+            if k.rpartition("/")[0] == dataset
+        ]
         if points:
             xs, ys = zip(*sorted(points), strict=True)
             right.plot(xs, ys, marker="o", label=dataset)

@@ -127,6 +127,7 @@ def generate(
     steps: int | tuple[int, ...] | list[int] = (2, 3, 4, 5),
 ) -> list[Example]:
     """`n` distinct problems of `split`; step counts cycle through `steps`."""
+
     def draw(rng: random.Random, size: int) -> Candidate:
         ex = random_example(rng, size, split)
         return ex.question, ex.question, lambda: ex

@@ -38,8 +38,9 @@ class Batch:
         return self.input_ids[:, -self.response_len :]
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask,
-                                              self.response_mask)))
+        return Batch(
+            *(t.to(device) for t in (self.input_ids, self.attention_mask, self.response_mask))
+        )
 
     def rows(self, index: slice | list[int]) -> Batch:
         return Batch(self.input_ids[index], self.attention_mask[index], self.response_mask[index])

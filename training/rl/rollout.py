@@ -271,9 +271,7 @@ def write_weights(state: dict[str, torch.Tensor], folder: Path, policy: nn.Modul
     config = getattr(policy, "config", None)
     tied = bool(getattr(config, "tie_word_embeddings", False))
     tensors = {
-        k: v.contiguous().cpu()
-        for k, v in state.items()
-        if not (tied and k == "lm_head.weight")
+        k: v.contiguous().cpu() for k, v in state.items() if not (tied and k == "lm_head.weight")
     }
     tmp = folder / "model.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": "pt"})

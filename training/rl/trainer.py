@@ -108,8 +108,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         restore_rng(state["rng"])
         print(f"resumed from {checkpoint} (step {step})", flush=True)
 
-    log = StepLog(out / LOG_FILE, cfg.max_steps, resume_step=step, progress=cfg.progress,
-                  show=SHOW)
+    log = StepLog(out / LOG_FILE, cfg.max_steps, resume_step=step, progress=cfg.progress, show=SHOW)
     backend = make_backend(cfg, tokenizer, base, out / "rollout")
     last: dict[str, Any] = {}
     try:
@@ -119,15 +118,21 @@ def train(cfg: Config, resume: bool = False) -> Path:
             batch_prompts = [prompts[i] for i in sampler.take(cfg.batch_size)]
             backend.sync(policy, step)
             samples, rollout = backend.generate(
-                [p.ids for p in batch_prompts], cfg.n_samples, cfg.temperature, cfg.top_p,
+                [p.ids for p in batch_prompts],
+                cfg.n_samples,
+                cfg.temperature,
+                cfg.top_p,
                 cfg.max_new_tokens,
             )
             examples = [batch_prompts[s.prompt_index].example for s in samples]
             breakdowns, accuracy = score_batch(
                 [s.text for s in samples], examples, prev_accuracy, cfg.reward
             )
-            batch = make_batch([s.prompt_ids for s in samples], [s.response_ids for s in samples],
-                               int(tokenizer.pad_token_id))
+            batch = make_batch(
+                [s.prompt_ids for s in samples],
+                [s.response_ids for s in samples],
+                int(tokenizer.pad_token_id),
+            )
             scores = torch.tensor([b.total for b in breakdowns], dtype=torch.float32)
             metrics = update(models, batch, scores, [s.prompt_index for s in samples], cfg)
             record = {
@@ -155,8 +160,15 @@ def train(cfg: Config, resume: bool = False) -> Path:
     return adapter
 
 
-def _save(cfg: Config, out: Path, step: int, m: Models, sampler: EpochSampler,
-          prev_accuracy: float | None, tokenizer: Any) -> Path:
+def _save(
+    cfg: Config,
+    out: Path,
+    step: int,
+    m: Models,
+    sampler: EpochSampler,
+    prev_accuracy: float | None,
+    tokenizer: Any,
+) -> Path:
     state = {
         "trainable": trainable_state(m.policy),
         "value_head": m.value_head.state_dict() if m.value_head is not None else None,

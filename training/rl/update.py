@@ -53,8 +53,10 @@ def _chunks(index: list[int], size: int) -> list[list[int]]:
 def _old_pass(m: Models, batch: Batch, cfg: Config) -> dict[str, torch.Tensor]:
     """Log-probs (and values) of the sampled tokens before the update."""
     rows = list(range(batch.input_ids.shape[0]))
-    outs = [forward(m.policy, batch.rows(micro), cfg.temperature, m.value_head)
-            for micro in _chunks(rows, cfg.micro_batch_size)]
+    outs = [
+        forward(m.policy, batch.rows(micro), cfg.temperature, m.value_head)
+        for micro in _chunks(rows, cfg.micro_batch_size)
+    ]
     result = {"old_logprobs": torch.cat([o.logprobs for o in outs])}
     if m.value_head is not None:
         result["values"] = torch.cat([o.values for o in outs])  # type: ignore[misc]
@@ -107,11 +109,18 @@ def update(
             for micro in _chunks(mini, cfg.micro_batch_size):
                 part = batch.rows(micro)
                 pmask = mask[micro]
-                out = forward(m.policy, part, cfg.temperature, m.value_head,
-                              with_entropy=True, entropy_grad=cfg.entropy_coef > 0)
+                out = forward(
+                    m.policy,
+                    part,
+                    cfg.temperature,
+                    m.value_head,
+                    with_entropy=True,
+                    entropy_grad=cfg.entropy_coef > 0,
+                )
                 old = out.logprobs.detach() if single_pass else before["old_logprobs"][micro]
-                pg, clipfrac = policy_loss(out.logprobs, old, advantages[micro], pmask,
-                                           cfg.clip_eps)
+                pg, clipfrac = policy_loss(
+                    out.logprobs, old, advantages[micro], pmask, cfg.clip_eps
+                )
                 entropy = masked_mean(out.entropy, pmask)  # type: ignore[arg-type]
                 loss = pg - cfg.entropy_coef * entropy if cfg.entropy_coef > 0 else pg
                 terms = {"policy_loss": pg, "clipfrac": clipfrac, "entropy": entropy}
@@ -120,8 +129,9 @@ def update(
                     loss = loss + cfg.kl_coef * kl
                     terms["kl"] = kl
                 if out.values is not None:
-                    vl = value_loss(out.values, before["values"][micro], returns[micro], pmask,
-                                    cfg.value_clip)
+                    vl = value_loss(
+                        out.values, before["values"][micro], returns[micro], pmask, cfg.value_clip
+                    )
                     loss = loss + cfg.value_coef * vl
                     terms["value_loss"] = vl
                 # Each micro-batch's token mean, weighted by its share of the mini-batch.

@@ -17,8 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--config", help="a training config; its data sources and style are used")
     exp.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     exp.add_argument("--out", required=True, help="folder for train.parquet, validation.parquet")
-    exp.add_argument("--val-n", type=int, default=100,
-                     help="validation examples per generated source (held-out split)")
+    exp.add_argument(
+        "--val-n",
+        type=int,
+        default=100,
+        help="validation examples per generated source (held-out split)",
+    )
     run = sub.add_parser("launch", help="run (or print) verl.trainer.main_ppo for an estimator")
     run.add_argument("--estimator", choices=ESTIMATORS, required=True)
     run.add_argument("--model", required=True, help="HF model id or folder (policy and critic)")
@@ -35,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         train = load_examples(cfg.data)
         val_sources = [
             {**s, "n": min(args.val_n, int(s["n"])), "split": "validation"}
-            for s in cfg.data if "dataset" in s
+            for s in cfg.data
+            if "dataset" in s
         ]
         val = load_examples(val_sources)
         out = Path(args.out)

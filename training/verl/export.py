@@ -20,10 +20,23 @@ from typing import Any
 from training.data.example import Example
 from training.templates import build_messages
 
-ABILITY = {"kk": "logic", "multihop": "multihop_qa", "musique": "multihop_qa",
-           "arithmetic": "math", "math": "math"}
-JUDGE_FIELDS = ("id", "dataset", "final_answer", "intermediate_answers", "answer_type",
-                "difficulty", "split", "meta")
+ABILITY = {
+    "kk": "logic",
+    "multihop": "multihop_qa",
+    "musique": "multihop_qa",
+    "arithmetic": "math",
+    "math": "math",
+}
+JUDGE_FIELDS = (
+    "id",
+    "dataset",
+    "final_answer",
+    "intermediate_answers",
+    "answer_type",
+    "difficulty",
+    "split",
+    "meta",
+)
 
 
 def ground_truth(ex: Example) -> str:
@@ -42,8 +55,14 @@ def record(ex: Example, index: int, style: str) -> dict[str, Any]:
         "prompt": build_messages(ex, style),
         "ability": ABILITY.get(ex.dataset, "reasoning"),
         "reward_model": {"style": "rule", "ground_truth": ground_truth(ex)},
-        "extra_info": {"split": ex.split, "index": index, "id": ex.id, "dataset": ex.dataset,
-                       "difficulty": ex.difficulty, "style": style},
+        "extra_info": {
+            "split": ex.split,
+            "index": index,
+            "id": ex.id,
+            "dataset": ex.dataset,
+            "difficulty": ex.difficulty,
+            "style": style,
+        },
     }
 
 
