@@ -3,7 +3,7 @@
 # fact-quoting multi-hop traces, a rank-64 LoRA adapter extracted from the change, then the
 # held-out evaluation (training phrasing and the held-out phrasing) and its model card.
 #
-#   scripts/train_default.sh            # about 70 minutes of 2 CPU cores for the SFT
+#   scripts/train_default.sh            # about 105 minutes of 2 CPU cores for the SFT
 #
 # Resumable: run it again after an interruption and the SFT continues from its newest
 # checkpoint; a finished SFT is not redone, evaluations are redone only when their JSON is
