@@ -5,6 +5,7 @@
 Modules, in the order a request meets them:
   config             settings: flags and INTERLEAVED_* environment variables
   __main__           start-up, graceful SIGTERM shutdown
+  connections        uvicorn's HTTP protocol with a header read timeout
   api                the FastAPI app: routes, middleware, backend lifetime, /health, /metrics
   middleware         request id, API key, body limit, JSON access log, request counter
   errors             every error as OpenAI's {"error": {...}}

@@ -18,6 +18,7 @@ import uvicorn
 from server.api import create_app
 from server.backend import Backend
 from server.config import Settings, parse_settings
+from server.connections import uvicorn_config
 from server.prompting import check_regex
 from server.state import AppState
 
@@ -72,17 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         except Exception as exc:
             raise SystemExit(f"--enforce-format-regex: not a valid expression: {exc}") from exc
     app = create_app(settings, make_backend(settings))
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        log_level=settings.log_level,
-        access_log=False,  # ours (server.access) has request ids and token counts
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-        timeout_keep_alive=5,
-    )
-    server = _DrainingServer(config, app.state.server)
+    server = _DrainingServer(uvicorn_config(app, settings), app.state.server)
     try:
         server.run()
     except Exception as exc:  # e.g. the model could not be prepared

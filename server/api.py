@@ -56,11 +56,22 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
                 await asyncio.sleep(0.05)
             await backend.stop()
 
-    app = FastAPI(title="interleaved-reasoning server", lifespan=lifespan)
+    # The docs routes are opt-in (--docs): a public server need not publish its schema.
+    docs = settings.docs
+    app = FastAPI(
+        title="interleaved-reasoning server",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.server = state
     errors.install(app)
     app.add_middleware(
-        RequestContext, max_body_bytes=settings.max_request_bytes, api_key=settings.api_key
+        RequestContext,
+        max_body_bytes=settings.max_request_bytes,
+        api_key=settings.api_key,
+        body_timeout=settings.body_timeout_seconds,
     )
     app.include_router(chat_api.router)
     app.include_router(responses_api.router)

@@ -41,6 +41,9 @@ class Settings:
     api_key: str | None = None
     max_concurrent_requests: int = 256
     max_request_bytes: int = 4 * 1024 * 1024
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    docs: bool = False
     shutdown_grace_seconds: float = 30.0
     reasoning_content_field: bool = False
     enforce_format_regex: str | None = None
@@ -120,6 +123,24 @@ _FLAGS: list[tuple[str, Any, str]] = [
         "--max-request-bytes",
         int,
         "Largest accepted request body; larger gets 413 (default: 4 MiB).",
+    ),
+    (
+        "--header-timeout-seconds",
+        float,
+        "A client must send a request's headers within this time of its first byte (or of "
+        "connecting); else 408 and the connection is closed (default: 10).",
+    ),
+    (
+        "--body-timeout-seconds",
+        float,
+        "A client must send the whole request body within this time of its headers; else 408 "
+        "and the connection is closed (default: 30).",
+    ),
+    (
+        "--docs",
+        bool,
+        "Serve the interactive API docs (/docs, /redoc) and the schema (/openapi.json); off by "
+        "default. With --api-key they need the key too.",
     ),
     (
         "--shutdown-grace-seconds",
@@ -251,6 +272,9 @@ def validate(settings: Settings) -> str | None:
         return "--system-prompt and --no-system-prompt contradict each other"
     for name in ("max_concurrent_requests", "max_request_bytes", "port"):
         if getattr(settings, name) <= 0:
+            return f"--{name.replace('_', '-')} must be positive"
+    for name in ("header_timeout_seconds", "body_timeout_seconds"):
+        if not getattr(settings, name) > 0:  # `not >` also catches NaN
             return f"--{name.replace('_', '-')} must be positive"
     if settings.shutdown_grace_seconds < 0:
         return "--shutdown-grace-seconds must not be negative"

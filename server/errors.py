@@ -105,9 +105,13 @@ def describe_validation_error(exc: RequestValidationError) -> APIError:
     )
     loc = _field_path(first)
     param = ".".join(loc) or None
-    message = first.get("msg", "invalid value")
-    if first.get("type") == "missing":
-        message = "field required"
+    # Our validators' ValueErrors: the message is ours, pydantic's prefix is noise.
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if isinstance(first.get("input"), bytes) and not loc:
+        # FastAPI hands over the raw bytes when the content type is not JSON.
+        message = "request body must be JSON, sent with 'Content-Type: application/json'"
+    elif first.get("type") == "missing":
+        message = "field required" if loc else "request body is empty; send a JSON object"
     elif first.get("type") == "extra_forbidden":
         message = "unsupported field (see the server's documentation for supported fields)"
     elif first.get("type") in ("model_attributes_type", "dict_type") and not loc:

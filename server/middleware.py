@@ -1,4 +1,5 @@
-"""The outermost layer of every request: request id, body size limit, access log, request count.
+"""The outermost layer of every request: request id, API key, the body (read whole, within a
+size limit and a deadline, JSON-checked for the generation routes), access log, request count.
 
 A plain ASGI middleware (not Starlette's BaseHTTPMiddleware) so streamed responses pass
 through untouched, chunk by chunk. It also catches anything that escaped the routes' error
@@ -19,7 +20,15 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import metrics
-from server.errors import error_body
+from server.connections import MAX_HEADER_BYTES, headers_too_large_message
+from server.errors import APIError
+from server.request_body import (
+    BodyTimeout,
+    BodyTooLarge,
+    ClientDisconnected,
+    check_json,
+    read_body,
+)
 
 log = logging.getLogger("server")
 access_log = logging.getLogger("server.access")
@@ -31,15 +40,27 @@ _ENDPOINTS = frozenset(
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-class _BodyTooLarge(Exception):
-    pass
+# Generation routes: their bodies are JSON checked by `server.request_body` before FastAPI
+# parses them (see there for why).
+_JSON_ROUTES = frozenset({"/v1/chat/completions", "/v1/responses"})
+# Behind the API key, when one is set, beside /v1/: the schema tells what the server offers.
+_DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+# A 413 or 408 is answered with the rest of the body still coming: close rather than read it.
+_CLOSE = {"Connection": "close"}
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        api_key: str | None = None,
+        body_timeout: float = 30.0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.api_key = api_key.encode() if api_key else None
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,55 +83,65 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge
-            return message
-
         try:
-            length = int(headers.get(b"content-length", b"0") or 0)
-        except ValueError:
-            length = 0
-        try:
-            # Auth comes before reading the body, so a client without a key learns only that.
-            if self.api_key is not None and scope.get("path", "").startswith("/v1/"):
-                problem = self._auth_problem(headers.get(b"authorization"))
-                if problem:
-                    status = 401
-                    await _send_error(
-                        send, 401, problem, id_header, extra=[(b"www-authenticate", b"Bearer")]
-                    )
-                    return
-            if length > self.max_body_bytes:
-                raise _BodyTooLarge
-            await self.app(scope, limited_receive, send_with_id)
-        except _BodyTooLarge:
-            if status == 0:
-                status = 413
-                await _send_error(
-                    send,
-                    413,
-                    f"request body exceeds {self.max_body_bytes} bytes (--max-request-bytes)",
-                    id_header,
-                )
+            try:
+                body = await self._admit(scope, headers, receive)
+            except APIError as error:
+                status = error.status
+                await _send_error(send, error, id_header)
+                return
+            except ClientDisconnected:
+                status = 499  # nobody reads it; the access log does
+                return
+            await self.app(scope, _replay(body, receive), send_with_id)
         except Exception:
             log.exception(
                 "unhandled error on %s %s [%s]", scope.get("method"), scope.get("path"), request_id
             )
             if status == 0:
                 status = 500
-                await _send_error(send, 500, "internal server error; see the server log", id_header)
+                error = APIError(500, "internal server error; see the server log")
+                await _send_error(send, error, id_header)
         finally:
             path = scope.get("path", "")
             endpoint = path if path in _ENDPOINTS else "other"
             metrics.REQUESTS.labels(endpoint, str(status or 500)).inc()
             _log_access(request_id, scope, status or 500, time.monotonic() - t0, state)
+
+    async def _admit(self, scope: Scope, headers: dict[bytes, bytes], receive: Receive) -> bytes:
+        """The request's body, once it passed the checks that need no route: the API key, the
+        size of its headers and body, the body's deadline, and the JSON of a generation
+        request. Raises APIError for the first that fails."""
+        path = scope.get("path", "")
+        # Auth comes before reading the body, so a client without a key learns only that.
+        if self.api_key is not None and (path.startswith("/v1/") or path in _DOCS_PATHS):
+            problem = self._auth_problem(headers.get(b"authorization"))
+            if problem:
+                raise APIError(401, problem, headers={"WWW-Authenticate": "Bearer"})
+        if sum(len(k) + len(v) for k, v in scope.get("headers") or ()) > MAX_HEADER_BYTES:
+            raise APIError(431, headers_too_large_message(), code="headers_too_large")
+        if _declared_length(headers) > self.max_body_bytes:
+            raise self._too_large()
+        try:
+            body = await read_body(receive, self.max_body_bytes, self.body_timeout)
+        except BodyTooLarge:
+            raise self._too_large() from None
+        except BodyTimeout:
+            message = (
+                f"request body not received within {self.body_timeout:g} s (--body-timeout-seconds)"
+            )
+            raise APIError(408, message, code="request_timeout", headers=_CLOSE) from None
+        if path in _JSON_ROUTES and scope.get("method") == "POST" and body:
+            check_json(body)
+        return body
+
+    def _too_large(self) -> APIError:
+        return APIError(
+            413,
+            f"request body exceeds {self.max_body_bytes} bytes (--max-request-bytes)",
+            code="request_too_large",
+            headers=_CLOSE,
+        )
 
     def _auth_problem(self, header: bytes | None) -> str | None:
         if not header:
@@ -121,27 +152,45 @@ class RequestContext:
         return None
 
 
-async def _send_error(
-    send: Send,
-    status: int,
-    message: str,
-    id_header: tuple[bytes, bytes],
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = json.dumps(error_body(status, message)).encode()
+async def _send_error(send: Send, error: APIError, id_header: tuple[bytes, bytes]) -> None:
+    body = json.dumps(error.body()).encode()
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": error.status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 id_header,
-                *(extra or ()),
+                *extra,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _declared_length(headers: dict[bytes, bytes]) -> int:
+    # The HTTP server already rejected a malformed Content-Length; none means chunked or empty.
+    try:
+        return int(headers.get(b"content-length", b"0") or 0)
+    except ValueError:
+        return 0
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The app's receive: the body read in one message, then the connection's own events (the
+    disconnect that streaming responses and `until_disconnect` wait for)."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 def _log_access(

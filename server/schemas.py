@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 MAX_N = 16
 MAX_STOP = 16
@@ -39,6 +40,11 @@ class TextPart(_Strict):
     text: str
 
 
+# Roles whose messages must carry content (as OpenAI requires); an assistant message may have
+# none (OpenAI's tool-call turns), and an unknown role is reported as such by the route.
+_CONTENT_REQUIRED = frozenset({"system", "developer", "user"})
+
+
 class ChatMessage(BaseModel):
     """A message of the conversation. Fields other than role/content/name (e.g. `reasoning` or
     `answers` echoed back from an earlier response) are ignored: history is replayed as text."""
@@ -46,8 +52,24 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: str
-    content: str | list[TextPart] | None = None
+    # validate_default: an omitted content is checked like an explicit null.
+    content: str | list[TextPart] | None = Field(default=None, validate_default=True)
     name: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _content(
+        cls, value: str | list[TextPart] | None, info: ValidationInfo
+    ) -> str | list[TextPart] | None:
+        role = info.data.get("role")
+        if value is None and role in _CONTENT_REQUIRED:
+            raise PydanticCustomError(
+                "content_required",
+                "a {role} message needs content (a string or a list of text parts); only "
+                "assistant messages may omit it",
+                {"role": role},
+            )
+        return value
 
     def text(self) -> str:
         if self.content is None:
@@ -102,6 +124,16 @@ class ChatCompletionRequest(_Strict):
                 raise ValueError("stop sequences must be non-empty")
         elif value == "":
             raise ValueError("stop sequences must be non-empty")
+        return value
+
+    @field_validator("stream_options")
+    @classmethod
+    def _stream_options(cls, value: StreamOptions | None, info: ValidationInfo) -> object:
+        # As OpenAI: options for a stream in a request for none are a mistake, not a no-op.
+        if value is not None and info.data.get("stream") is not True:
+            raise PydanticCustomError(
+                "stream_options_without_stream", "only allowed when stream is true"
+            )
         return value
 
     @field_validator("frequency_penalty", "presence_penalty")
