@@ -7,7 +7,8 @@ Modules, in the order a request meets them:
   __main__           start-up, graceful SIGTERM shutdown
   connections        uvicorn's HTTP protocol with a header read timeout
   api                the FastAPI app: routes, middleware, backend lifetime, /health, /metrics
-  middleware         request id, API key, body limit, JSON access log, request counter
+  middleware         request id, API key, body and header limits, JSON access log, request counter
+  request_body       the body read whole within a deadline; JSON and text checks before the engine
   errors             every error as OpenAI's {"error": {...}}
   schemas            pydantic models of every request and response
   chat_api           POST /v1/chat/completions

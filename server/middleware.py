@@ -45,7 +45,8 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JSON_ROUTES = frozenset({"/v1/chat/completions", "/v1/responses"})
 # Behind the API key, when one is set, beside /v1/: the schema tells what the server offers.
 _DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-# A 413 or 408 is answered with the rest of the body still coming: close rather than read it.
+# An error answered before the body was read (401, 431, 413, 408) closes the connection rather
+# than read the rest of the body, however long it is or however slowly it comes.
 _CLOSE = {"Connection": "close"}
 
 
@@ -117,9 +118,11 @@ class RequestContext:
         if self.api_key is not None and (path.startswith("/v1/") or path in _DOCS_PATHS):
             problem = self._auth_problem(headers.get(b"authorization"))
             if problem:
-                raise APIError(401, problem, headers={"WWW-Authenticate": "Bearer"})
+                raise APIError(401, problem, headers={"WWW-Authenticate": "Bearer", **_CLOSE})
         if sum(len(k) + len(v) for k, v in scope.get("headers") or ()) > MAX_HEADER_BYTES:
-            raise APIError(431, headers_too_large_message(), code="headers_too_large")
+            raise APIError(
+                431, headers_too_large_message(), code="headers_too_large", headers=_CLOSE
+            )
         if _declared_length(headers) > self.max_body_bytes:
             raise self._too_large()
         try:

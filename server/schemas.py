@@ -128,7 +128,9 @@ class ChatCompletionRequest(_Strict):
 
     @field_validator("stream_options")
     @classmethod
-    def _stream_options(cls, value: StreamOptions | None, info: ValidationInfo) -> object:
+    def _stream_options(
+        cls, value: StreamOptions | None, info: ValidationInfo
+    ) -> StreamOptions | None:
         # As OpenAI: options for a stream in a request for none are a mistake, not a no-op.
         if value is not None and info.data.get("stream") is not True:
             raise PydanticCustomError(

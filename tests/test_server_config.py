@@ -22,6 +22,8 @@ def test_defaults() -> None:
         8000,
     )
     assert s.merge_adapter and not s.enforce_eager and s.shutdown_grace_seconds == 30.0
+    assert not s.docs  # the docs routes are opt-in
+    assert (s.header_timeout_seconds, s.body_timeout_seconds) == (10.0, 30.0)
 
 
 def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,6 +73,9 @@ def test_bad_environment_values_stop_with_a_message(
         ["--upstream", "http://x", "--adapter", "/a"],
         ["--system-prompt", "hi", "--no-system-prompt"],
         ["--max-concurrent-requests", "0"],
+        ["--header-timeout-seconds", "0"],
+        ["--body-timeout-seconds", "-1"],
+        ["--body-timeout-seconds", "nan"],
     ],
 )
 def test_contradictions_are_rejected(argv: list[str]) -> None:

@@ -4,6 +4,7 @@ status, a message naming the problem, no stack trace, and the server still answe
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -202,6 +203,64 @@ def test_past_the_concurrency_limit_is_429_with_retry_after(server) -> None:
             assert again.status_code == 200, again.text
 
     asyncio.run(scenario())
+
+
+# Issue 13's 500s and library messages, against the real tokenizer and engine (the same cases
+# and many more run engine-free in test_server_hardening.py and test_server_fuzz.py).
+LONE = "\ud83d"  # a lone high surrogate: json.dumps writes the escape a client sends
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/chat/completions", {"messages": user(), "stop": [LONE]}, "stop.0"),
+        (
+            "/v1/chat/completions",
+            {"messages": user(), "stop": [LONE], "stream": True, "n": 2},
+            "stop.0",
+        ),
+        ("/v1/chat/completions", {"messages": user(f"a{LONE}")}, "messages.0.content"),
+        ("/v1/responses", {"input": "hi", "instructions": LONE}, "instructions"),
+        ("/v1/responses", {"input": LONE, "stream": True}, "input"),
+    ],
+)
+def test_lone_surrogates_are_400_before_the_engine(
+    server, path: str, body: dict[str, Any], param: str
+) -> None:
+    raw = json.dumps(body).encode()
+    response = post(server, path, content=raw, headers={"content-type": "application/json"})
+    error = assert_error(response, 400, mentions="unpaired surrogate", param=param)
+    assert "TextEncodeInput" not in error["message"]
+
+
+def test_openai_compatibility_cases_are_400(server) -> None:
+    body = {"messages": user(), "stream_options": {"include_usage": True}, "max_tokens": 1}
+    assert_error(post(server, "/v1/chat/completions", body), 400, param="stream_options")
+    body = {"messages": [{"role": "user", "content": None}], "max_tokens": 1}
+    assert_error(post(server, "/v1/chat/completions", body), 400, param="messages.0.content")
+
+
+def test_an_oversized_chunked_body_is_413(server) -> None:
+    def chunks():  # no Content-Length: 5 MB, over the session server's 256 KiB
+        yield b'{"messages": [{"role": "user", "content": "'
+        for _ in range(80):
+            yield b"x" * 65536
+        yield b'"}]}'
+
+    for path in ("/v1/chat/completions", "/v1/responses"):
+        response = httpx.post(
+            f"{server.base_url}{path}",
+            content=chunks(),
+            headers={**server.headers(), "content-type": "application/json"},
+            timeout=60,
+        )
+        assert_error(response, 413, mentions="exceeds")
+
+
+def test_the_docs_routes_are_off(server) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        response = httpx.get(f"{server.base_url}{path}", headers=server.headers(), timeout=30)
+        assert response.status_code == 404, path
 
 
 def test_the_server_is_still_healthy_after_all_that(server) -> None:
