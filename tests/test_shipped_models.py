@@ -4,6 +4,7 @@ interleaved + IR model: what a user gets from `scripts/serve.sh` without flags."
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -15,58 +16,94 @@ from modelprep import (
     shipped_adapter_dir,
 )
 from training.data import generate
+from training.rewards import judge_final
 from training.templates import build_messages
 
-MAX_ADAPTER_BYTES = 20 * 1024 * 1024
+MAX_ADAPTER_BYTES = 50 * 1024 * 1024
+
+# The default model's bar on held-out K&K puzzles (2-3 people, greedy, 768 tokens), set from
+# its measured distribution: see the docstring of the test below.
+KK_PUZZLES = 16
+MIN_WELL_FORMED = 11
+MIN_CORRECT = 3
 
 
-@pytest.mark.parametrize(
-    ("name", "style"),
-    [(DEFAULT_ADAPTER_NAME, "interleaved"), (THINK_ANSWER_ADAPTER_NAME, "think_answer")],
-)
-def test_adapter_ships_in_bf16_with_its_card(name: str, style: str) -> None:
+def _card_checks(folder, summary: dict) -> None:  # type: ignore[no-untyped-def]
+    evaluation = summary["evaluation"]
+    assert evaluation is not None, "the card must carry the held-out evaluation"
+    assert {"kk", "multihop", "arithmetic"} <= set(evaluation["by_dataset"])
+    card = (folder / "README.md").read_text()
+    assert "## Evaluation" in card and "## Config" in card
+
+
+def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
+    """The default is a full fine-tune's change, shipped as an extracted LoRA adapter (SFT on
+    truth-table traces); its card states data, steps, the extraction and both evaluations."""
     from safetensors import safe_open
 
-    folder = shipped_adapter_dir(name)
-    assert folder is not None, f"modelprep/adapters/{name} is missing"
+    folder = shipped_adapter_dir(DEFAULT_ADAPTER_NAME)
+    assert folder is not None, f"modelprep/adapters/{DEFAULT_ADAPTER_NAME} is missing"
     weights = folder / "adapter_model.safetensors"
     assert weights.stat().st_size < MAX_ADAPTER_BYTES
     with safe_open(weights, "pt") as f:
         dtypes = {str(f.get_tensor(k).dtype) for k in f.keys()}  # noqa: SIM118 (not a dict)
     assert dtypes == {"torch.bfloat16"}
-    assert adapter_style(folder) == style
+    assert adapter_style(folder) == "interleaved"
+    summary = json.loads((folder / "training_summary.json").read_text())
+    assert summary["config"]["mode"] == "sft" and summary["config"]["freeze_embeddings"]
+    assert summary["extraction"]["rank"] == 64
+    _card_checks(folder, summary)
+    assert summary["evaluation_unseen"] is not None  # the held-out phrasing, measured too
+    assert "Shipped as a rank-64 LoRA adapter" in (folder / "README.md").read_text()
+
+
+def test_the_think_answer_twin_ships_in_bf16_with_its_card() -> None:
+    from safetensors import safe_open
+
+    folder = shipped_adapter_dir(THINK_ANSWER_ADAPTER_NAME)
+    assert folder is not None
+    with safe_open(folder / "adapter_model.safetensors", "pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.bfloat16"}  # noqa: SIM118
+    assert adapter_style(folder) == "think_answer"
     summary = json.loads((folder / "training_summary.json").read_text())
     assert summary["config"]["mode"] == "rl" and summary["steps"] == summary["config"]["max_steps"]
     assert summary["warm_start"]["config"]["mode"] == "sft"
-    evaluation = summary["evaluation"]
-    assert evaluation is not None, "the card must carry the held-out evaluation"
-    assert {"kk", "multihop", "arithmetic"} <= set(evaluation["by_dataset"])
-    card = (folder / "README.md").read_text()
-    assert "## Evaluation" in card and "Warm start" in card and "## Config" in card
+    _card_checks(folder, summary)
 
 
-def test_the_default_model_is_the_interleaved_ir_adapter(server) -> None:
+def test_the_default_model_is_the_shipped_adapter(server) -> None:
     assert server.model == DEFAULT_ADAPTER_NAME
 
 
-def test_the_default_model_interleaves_on_its_own(server) -> None:
-    """No `enforce_format`: the trained model itself writes think/answer pairs and the server
-    streams its intermediate answers (held-out K&K puzzles, greedy). The bar matches what was
-    measured: the shipped model is well-formed on about half of the 2-3-person puzzles (the
-    base model on none), so at least 2 of 6 here."""
-    examples = generate("kk", 6, split="test", people=(2, 3), seed=7)
-    with server.openai_client(timeout=300) as client:
-        results = []
-        for ex in examples:
+def test_the_default_model_solves_held_out_puzzles_on_its_own(server) -> None:
+    """No `enforce_format`: the trained model itself writes think/answer pairs, the server
+    streams its intermediate answers, and the final answers are right.
+
+    Measured on these 16 puzzles (seed 7), the session server's flags, twice: 15/16 well-formed
+    (all 15 interleaved) and 7/16 correct both times; on the evaluation split (25 puzzles per
+    size) Pass@1 0.44 (2 people) and 0.24 (3 people), format rate 1.0. The bars (11 and 3)
+    leave 4 responses of margin each way, since greedy output moves with batch composition.
+    The base model writes no `<think>` tag at all (0 of 48 samples), so it fails both bars."""
+    examples = generate("kk", KK_PUZZLES, split="test", people=(2, 3), seed=7)
+    with server.openai_client(timeout=600) as client:
+
+        def ask(ex):  # type: ignore[no-untyped-def]
             response = client.chat.completions.create(
                 model=server.model, messages=build_messages(ex, "interleaved"),
-                max_tokens=512, temperature=0,
-            )
-            message = response.choices[0].message.model_dump()
-            results.append((message, response.choices[0].model_dump()))
-    well_formed = [m for m, c in results if c.get("format_ok")]
-    assert len(well_formed) >= 2, [m["content"] for m, _ in results]
-    for message in well_formed:
+                max_tokens=768, temperature=0,
+            )  # fmt: skip
+            choice = response.choices[0].model_dump()
+            return ex, choice["message"], choice
+
+        # Concurrent, as users are: 16 sequential 500-token answers would take minutes on CPU.
+        with ThreadPoolExecutor(max_workers=KK_PUZZLES) as pool:
+            results = list(pool.map(ask, examples))
+    well_formed = [(ex, m) for ex, m, c in results if c.get("format_ok")]
+    texts = [m["content"] for _, m, _ in results]
+    assert len(well_formed) >= MIN_WELL_FORMED, texts
+    correct = [ex for ex, m in well_formed if judge_final(m["answers"][-1]["text"], ex) == "correct"]
+    assert len(correct) >= MIN_CORRECT, texts
+    for _, message in well_formed:
         assert len(message["answers"]) >= 2  # an intermediate answer before the final one
         assert message["reasoning"]
 

@@ -3,13 +3,14 @@
 A small model computes little per token, so every token of the trace must follow from
 something written a few tokens before it. One step of the deduction:
 
-    Known: Ava knave.
-    Use Noah says Ava is a knight or Noah is a knave.
-    Noah knight, Ava knave: Ava knave vs knight no, Noah knight vs knave no, no or no = false,
-        Noah knight needs true: fails.
-    Noah knave, Ava knave: Ava knave vs knight no, Noah knave vs knave yes, no or yes = true,
-        Noah knave needs false: fails.
-    Fits: ...
+    Use Amina says Amina is a knave and Hector is a knight.
+    Amina knight, Hector knight: Amina knight vs knave no, Hector knight vs knight yes,
+        no and yes = false, Amina knight needs true: fails.
+    ... (the other three rows)
+    Amina knave, Hector knave: Amina knave vs knave yes, Hector knave vs knight no,
+        yes and no = false, Amina knave needs false: fits.
+    Fits: Amina knave, Hector knave.
+    In the fitting row, Amina is a knave.
 
 (one line per row; wrapped here). A statement about known people only needs no table: "Use Mia
 says Ava is a knave: Ava knave vs knave yes = true, so Mia is a knight."
