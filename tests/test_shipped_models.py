@@ -7,7 +7,6 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 
 from modelprep import (
     DEFAULT_ADAPTER_NAME,
@@ -101,7 +100,8 @@ def test_the_default_model_solves_held_out_puzzles_on_its_own(server) -> None:
     well_formed = [(ex, m) for ex, m, c in results if c.get("format_ok")]
     texts = [m["content"] for _, m, _ in results]
     assert len(well_formed) >= MIN_WELL_FORMED, texts
-    correct = [ex for ex, m in well_formed if judge_final(m["answers"][-1]["text"], ex) == "correct"]
+    finals = [(ex, m["answers"][-1]["text"]) for ex, m in well_formed]
+    correct = [ex for ex, final in finals if judge_final(final, ex) == "correct"]
     assert len(correct) >= MIN_CORRECT, texts
     for _, message in well_formed:
         assert len(message["answers"]) >= 2  # an intermediate answer before the final one
