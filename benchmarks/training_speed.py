@@ -58,8 +58,10 @@ def _prompts(tokenizer: Any, count: int) -> list[list[int]]:
     from training.templates import apply_template
 
     examples = generate("kk", count, split="train", seed=0, people=(3, 4))
-    return [tokenizer(apply_template(tokenizer, ex), add_special_tokens=False).input_ids
-            for ex in examples]
+    return [
+        tokenizer(apply_template(tokenizer, ex), add_special_tokens=False).input_ids
+        for ex in examples
+    ]
 
 
 def measure_update(policy: Any, batch: int, length: int, repeats: int = 3) -> dict[str, float]:
@@ -73,8 +75,9 @@ def measure_update(policy: Any, batch: int, length: int, repeats: int = 3) -> di
     for _ in range(repeats + 1):  # the first pass warms up allocators and kernels
         start = time.perf_counter()
         out = forward(policy, data, temperature=0.8)
-        loss, _ = policy_loss(out.logprobs, out.logprobs.detach(), torch.ones_like(out.logprobs),
-                              data.response_mask)
+        loss, _ = policy_loss(
+            out.logprobs, out.logprobs.detach(), torch.ones_like(out.logprobs), data.response_mask
+        )
         loss.backward()
         for p in params:
             p.grad = None
@@ -83,8 +86,9 @@ def measure_update(policy: Any, batch: int, length: int, repeats: int = 3) -> di
     return {"seconds": seconds, "tokens": batch * length, "tokens_per_s": batch * length / seconds}
 
 
-def measure_rollout(backend: Any, policy: Any, prompts: list[list[int]], n: int,
-                    max_new_tokens: int) -> dict[str, float]:
+def measure_rollout(
+    backend: Any, policy: Any, prompts: list[list[int]], n: int, max_new_tokens: int
+) -> dict[str, float]:
     backend.sync(policy, version=0)
     backend.generate(prompts[:1], 1, 0.8, 1.0, 8, ignore_eos=True)  # warm-up
     sync_start = time.perf_counter()
@@ -92,22 +96,32 @@ def measure_rollout(backend: Any, policy: Any, prompts: list[list[int]], n: int,
     sync = time.perf_counter() - sync_start
     samples, stats = backend.generate(prompts, n, 0.8, 1.0, max_new_tokens, ignore_eos=True)
     assert len(samples) == len(prompts) * n
-    return {"seconds": stats.seconds, "tokens": stats.tokens, "tokens_per_s": stats.tokens_per_s,
-            "sync_seconds": sync}
+    return {
+        "seconds": stats.seconds,
+        "tokens": stats.tokens,
+        "tokens_per_s": stats.tokens_per_s,
+        "sync_seconds": sync,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.training_speed",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.training_speed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--update-batch", type=int, default=8)
     parser.add_argument("--update-len", type=int, default=256)
     parser.add_argument("--backends", default=",".join(BACKENDS))
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0: one per core); on a loaded machine 1 can win")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: one per core); on a loaded machine 1 can win",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="results/training_speed.json")
     args = parser.parse_args(argv)
@@ -123,12 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     policy, tokenizer, base = _policy(args.seed)
     prompts = _prompts(tokenizer, args.prompts)
     result: dict[str, Any] = {
-        "model": str(base), "lora_rank": 16, "prompts": args.prompts, "n": args.n,
+        "model": str(base),
+        "lora_rank": 16,
+        "prompts": args.prompts,
+        "n": args.n,
         "max_new_tokens": args.max_new_tokens,
         "prompt_tokens_mean": statistics.mean(len(p) for p in prompts),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(), "load_average_at_start": os.getloadavg(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "load_average_at_start": os.getloadavg(),
         "rollout": {},
     }
     report = lambda key, value: print(f"{key:<28} {json.dumps(value)}", flush=True)  # noqa: E731
@@ -140,21 +159,24 @@ def main(argv: list[str] | None = None) -> int:
             backend = HFRollout(tokenizer, micro_batch=args.prompts * args.n)
             # hf-unmerged generates through peft's LoRA layers instead of merging them in.
             target = _NoMerge(policy) if name == "hf-unmerged" else policy
-            result["rollout"][name] = measure_rollout(backend, target, prompts, args.n,
-                                                      args.max_new_tokens)
+            result["rollout"][name] = measure_rollout(
+                backend, target, prompts, args.n, args.max_new_tokens
+            )
             backend.close()
         else:
             with tempfile.TemporaryDirectory() as work:
                 start = time.perf_counter()
-                backend = VLLMRollout(base, tokenizer, sync_mode=name.split("-")[1],
-                                      workdir=work, seed=args.seed)
+                backend = VLLMRollout(
+                    base, tokenizer, sync_mode=name.split("-")[1], workdir=work, seed=args.seed
+                )
                 started = time.perf_counter() - start
                 entry = measure_rollout(backend, policy, prompts, args.n, args.max_new_tokens)
                 entry["engine_start_seconds"] = started
                 result["rollout"][name] = entry
                 if "update_with_vllm_alive" not in result:
                     result["update_with_vllm_alive"] = measure_update(
-                        policy, args.update_batch, args.update_len)
+                        policy, args.update_batch, args.update_len
+                    )
                     report("update_with_vllm_alive", result["update_with_vllm_alive"])
                 backend.close()
         report(f"rollout {name}", result["rollout"][name])

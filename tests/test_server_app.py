@@ -229,8 +229,10 @@ def anyio_backend() -> str:
 def test_responses_instructions_are_the_system_prompt() -> None:
     backend = FakeBackend()
     with client_for(backend) as client:
-        body = {"input": [{"role": "user", "content": [{"type": "input_text", "text": "q"}]}],
-                "instructions": "Answer in French."}
+        body = {
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "q"}]}],
+            "instructions": "Answer in French.",
+        }
         response = client.post("/v1/responses", json=body)
         assert response.status_code == 200
         assert response.json()["instructions"] == "Answer in French."

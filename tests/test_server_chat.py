@@ -260,9 +260,7 @@ def test_models_health_and_access_log(server) -> None:
     request_id = response.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
     lines = [
-        json.loads(line)
-        for line in server.wait_for_log_lines(request_id)
-        if line.startswith("{")
+        json.loads(line) for line in server.wait_for_log_lines(request_id) if line.startswith("{")
     ]
     assert len(lines) == 1
     record = lines[0]

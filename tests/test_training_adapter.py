@@ -18,9 +18,19 @@ from training.sft import train
 def test_one_step_sft_adapter_loads_on_the_real_base(tmp_path: Path) -> None:
     base = ensure_base_model(progress=False)
     cfg = Config(
-        mode="sft", model=str(base), out_dir=str(tmp_path), num_threads=1, progress=False,
-        data=[{"dataset": "multihop", "n": 1, "hops": [2]}], max_steps=1, batch_size=1,
-        micro_batch_size=1, lora_r=8, lora_alpha=16, lr=1e-3, max_seq_len=1024,
+        mode="sft",
+        model=str(base),
+        out_dir=str(tmp_path),
+        num_threads=1,
+        progress=False,
+        data=[{"dataset": "multihop", "n": 1, "hops": [2]}],
+        max_steps=1,
+        batch_size=1,
+        micro_batch_size=1,
+        lora_r=8,
+        lora_alpha=16,
+        lr=1e-3,
+        max_seq_len=1024,
     )
     adapter = train(cfg)
     config = json.loads((adapter / "adapter_config.json").read_text())

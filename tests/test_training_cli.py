@@ -34,10 +34,18 @@ def test_repeated_set_flags_all_apply(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setattr(trainer, "train", fake_train)
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        code = cli.main([
-            "rl", "--config", str(REPO / "training/configs/rl-interleaved-ir.yaml"),
-            "--set", "estimator=gae", "--set", f"out_dir={tmp_path}", "max_steps=3",
-        ])
+        code = cli.main(
+            [
+                "rl",
+                "--config",
+                str(REPO / "training/configs/rl-interleaved-ir.yaml"),
+                "--set",
+                "estimator=gae",
+                "--set",
+                f"out_dir={tmp_path}",
+                "max_steps=3",
+            ]
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert code == 0
@@ -77,10 +85,21 @@ def _alive(pid: int) -> bool:
 def test_sigterm_stops_the_vllm_workers_too(tmp_path: Path) -> None:
     out = tmp_path / "run"
     cfg = Config(
-        mode="rl", out_dir=str(out), rollout="vllm", vllm_kv_cache_bytes=1 << 29,
-        vllm_max_model_len=1024, num_threads=1, progress=False,
-        data=[{"dataset": "multihop", "n": 4, "hops": [2]}], batch_size=1, n_samples=2,
-        max_new_tokens=8, mini_batch_size=2, micro_batch_size=2, kl_coef=0.0, max_steps=1000,
+        mode="rl",
+        out_dir=str(out),
+        rollout="vllm",
+        vllm_kv_cache_bytes=1 << 29,
+        vllm_max_model_len=1024,
+        num_threads=1,
+        progress=False,
+        data=[{"dataset": "multihop", "n": 4, "hops": [2]}],
+        batch_size=1,
+        n_samples=2,
+        max_new_tokens=8,
+        mini_batch_size=2,
+        micro_batch_size=2,
+        kl_coef=0.0,
+        max_steps=1000,
         save_every=1,
     )
     config_file = tmp_path / "rl.yaml"
@@ -90,8 +109,10 @@ def test_sigterm_stops_the_vllm_workers_too(tmp_path: Path) -> None:
     with output.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "training", "rl", "--config", str(config_file)],
-            cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            stdout=sink, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     workers: set[int] = set()
     try:

@@ -65,9 +65,15 @@ def test_shipped_configs_load(path: Path) -> None:
 
 def test_the_compared_runs_differ_only_in_layout_and_reward() -> None:
     """The experiment's claim: same data, budget and seed for the three RL runs (and both SFTs)."""
-    differing = {"out_dir", "init_adapter", "style", "intermediate",
-                 # memory only: how a step is split into micro-batches, the rollout KV cache
-                 "micro_batch_size", "vllm_kv_cache_bytes"}
+    differing = {
+        "out_dir",
+        "init_adapter",
+        "style",
+        "intermediate",
+        # memory only: how a step is split into micro-batches, the rollout KV cache
+        "micro_batch_size",
+        "vllm_kv_cache_bytes",
+    }
     compared = {
         "sft": ("sft-interleaved", "sft-think-answer"),
         "rl": ("rl-interleaved", "rl-interleaved-ir", "rl-think-answer"),
@@ -80,8 +86,12 @@ def test_the_compared_runs_differ_only_in_layout_and_reward() -> None:
 
 def test_shipped_config_set_is_complete() -> None:
     assert {p.stem for p in CONFIGS.glob("*.yaml")} == {
-        "sft-interleaved", "sft-think-answer", "rl-interleaved-ir", "rl-interleaved",
-        "rl-think-answer", "sft-kk-tables",
+        "sft-interleaved",
+        "sft-think-answer",
+        "rl-interleaved-ir",
+        "rl-interleaved",
+        "rl-think-answer",
+        "sft-kk-tables",
     }
 
 
@@ -93,8 +103,9 @@ def test_parse_overrides_rejects_pairs_without_equals() -> None:
 def test_load_examples_from_generators_and_files(tmp_path: Path) -> None:
     file = tmp_path / "x.jsonl"
     write_jsonl(generate("multihop", 3, seed=1), file)
-    examples = load_examples([{"dataset": "kk", "n": 2, "people": [3, 4]},
-                              {"path": str(file), "n": 2}])
+    examples = load_examples(
+        [{"dataset": "kk", "n": 2, "people": [3, 4]}, {"path": str(file), "n": 2}]
+    )
     assert [e.dataset for e in examples] == ["kk", "kk", "multihop", "multihop"]
     assert [e.difficulty for e in examples[:2]] == [3, 4]
     with pytest.raises(ValueError, match="dataset and n"):
@@ -145,19 +156,37 @@ def test_step_log_cuts_back_to_the_resumed_step(tmp_path: Path) -> None:
 def _rl_log(path: Path, steps: int = 12) -> Path:
     with path.open("w") as f:
         for s in range(1, steps + 1):
-            f.write(json.dumps({
-                "step": s, "reward/total": -1 + s / 4, "reward/format": 1.0, "reward/final": 0.5,
-                "reward/intermediate": 0.1, "accuracy": s / 20, "intermediate_accuracy": 0.2,
-                "format_rate": 0.9, "response_length": 100.0 + s, "policy_loss": 0.01,
-                "kl": 0.001 * s, "entropy": 1.2,
-            }) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "step": s,
+                        "reward/total": -1 + s / 4,
+                        "reward/format": 1.0,
+                        "reward/final": 0.5,
+                        "reward/intermediate": 0.1,
+                        "accuracy": s / 20,
+                        "intermediate_accuracy": 0.2,
+                        "format_rate": 0.9,
+                        "response_length": 100.0 + s,
+                        "policy_loss": 0.01,
+                        "kl": 0.001 * s,
+                        "entropy": 1.2,
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
 def test_plot_writes_one_png_per_group(tmp_path: Path) -> None:
     written = plot_log(_rl_log(tmp_path / "log.jsonl"), tmp_path / "plots")
-    assert {p.name for p in written} == {"rewards.png", "accuracy.png", "format_rate.png",
-                                         "response_length.png", "loss.png"}
+    assert {p.name for p in written} == {
+        "rewards.png",
+        "accuracy.png",
+        "format_rate.png",
+        "response_length.png",
+        "loss.png",
+    }
     for p in written:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     sft = tmp_path / "sft.jsonl"
@@ -193,22 +222,37 @@ def test_model_card_records_training_and_takes_an_evaluation(tmp_path: Path) -> 
     assert "advantage estimator `grpo`" in text and "Steps: 50" in text
     assert "| accuracy | 0.250 |" in text and "| x |" not in text
     assert "Not evaluated yet" in text and "python -m server --adapter" in text
-    evaluation = {"by_dataset": {"kk": {"n": 40, "pass_at_1": 0.5, "format_rate": 1.0,
-                                        "intermediate_accuracy": 0.4,
-                                        "normalized_ttft": 0.2}},
-                  "settings": {"temperature": 0.0}}
+    evaluation = {
+        "by_dataset": {
+            "kk": {
+                "n": 40,
+                "pass_at_1": 0.5,
+                "format_rate": 1.0,
+                "intermediate_accuracy": 0.4,
+                "normalized_ttft": 0.2,
+            }
+        },
+        "settings": {"temperature": 0.0},
+    }
     text = add_evaluation(tmp_path, evaluation).read_text()
     assert "| kk | 40 | 0.500 | 1.000 | 0.400 | 0.200 |" in text
     assert "Not evaluated yet" not in text
 
 
 def test_an_rl_card_states_its_warm_start(tmp_path: Path) -> None:
-    sft = Config(mode="sft", out_dir="runs/sft-x", max_steps=60, lr=2e-4,
-                 data=[{"dataset": "kk", "n": 360, "people": [2, 3]}])
+    sft = Config(
+        mode="sft",
+        out_dir="runs/sft-x",
+        max_steps=60,
+        lr=2e-4,
+        data=[{"dataset": "kk", "n": 360, "people": [2, 3]}],
+    )
     (tmp_path / "sft").mkdir()
     (tmp_path / "rl").mkdir()
     write_model_card(tmp_path / "sft", sft, steps=60)
     rl = Config(estimator="grpo", init_adapter=str(tmp_path / "sft"), max_steps=12)
     text = write_model_card(tmp_path / "rl", rl, steps=12).read_text()
-    assert "Warm start (`runs/sft-x`, sft): 60 steps (batch 8, lr 0.0002, LoRA r16) on 360 " \
-           "generated `kk` (people=[2, 3])." in text
+    assert (
+        "Warm start (`runs/sft-x`, sft): 60 steps (batch 8, lr 0.0002, LoRA r16) on 360 "
+        "generated `kk` (people=[2, 3])." in text
+    )

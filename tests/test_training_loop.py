@@ -42,10 +42,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = load_tokenizer(ensure_base_model(progress=False))
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-        tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     folder = tmp_path_factory.mktemp("tiny") / "model"
     LlamaForCausalLM(config).save_pretrained(folder)
@@ -55,12 +62,25 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def tiny_config(model: Path, out: Path, **overrides: object) -> Config:
     values: dict[str, object] = {
-        "model": str(model), "out_dir": str(out), "num_threads": 1, "progress": False,
-        "data": [{"dataset": "kk", "n": 6, "people": [3]}, {"dataset": "multihop", "n": 2,
-                                                              "hops": [2]}],
-        "lora_r": 4, "lora_alpha": 8, "lr": 1e-2, "max_steps": 2, "save_every": 1,
-        "batch_size": 2, "micro_batch_size": 4, "mini_batch_size": 4, "n_samples": 2,
-        "max_new_tokens": 8, "max_seq_len": 700,
+        "model": str(model),
+        "out_dir": str(out),
+        "num_threads": 1,
+        "progress": False,
+        "data": [
+            {"dataset": "kk", "n": 6, "people": [3]},
+            {"dataset": "multihop", "n": 2, "hops": [2]},
+        ],
+        "lora_r": 4,
+        "lora_alpha": 8,
+        "lr": 1e-2,
+        "max_steps": 2,
+        "save_every": 1,
+        "batch_size": 2,
+        "micro_batch_size": 4,
+        "mini_batch_size": 4,
+        "n_samples": 2,
+        "max_new_tokens": 8,
+        "max_seq_len": 700,
     }
     values.update(overrides)
     return Config.from_dict(values)
@@ -81,8 +101,7 @@ def test_left_padding_does_not_change_log_probs(tiny_model: Path, tmp_path: Path
 def test_sft_steps_write_a_servable_peft_adapter(tiny_model: Path, tmp_path: Path) -> None:
     from training.sft import train
 
-    cfg = tiny_config(tiny_model, tmp_path / "sft", mode="sft", batch_size=2,
-                      micro_batch_size=1)
+    cfg = tiny_config(tiny_model, tmp_path / "sft", mode="sft", batch_size=2, micro_batch_size=1)
     adapter = train(cfg)
     log = read_log(tmp_path / "sft" / "log.jsonl")
     assert [r["step"] for r in log] == [1, 2]
@@ -117,15 +136,25 @@ def test_sft_steps_write_a_servable_peft_adapter(tiny_model: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("estimator", ["gae", "grpo", "reinforce_plus_plus"])
-def test_rl_estimator_runs_with_finite_losses(tiny_model: Path, tmp_path: Path,
-                                              estimator: str) -> None:
+def test_rl_estimator_runs_with_finite_losses(
+    tiny_model: Path, tmp_path: Path, estimator: str
+) -> None:
     cfg = tiny_config(tiny_model, tmp_path / estimator, estimator=estimator)
     adapter = rl.train(cfg)
     log = read_log(tmp_path / estimator / "log.jsonl")
     assert [r["step"] for r in log] == [1, 2]
-    keys = ["policy_loss", "kl", "entropy", "reward/total", "format_rate", "accuracy",
-            "intermediate_accuracy", "response_length", "rollout_tokens_per_s",
-            "update_tokens_per_s"]
+    keys = [
+        "policy_loss",
+        "kl",
+        "entropy",
+        "reward/total",
+        "format_rate",
+        "accuracy",
+        "intermediate_accuracy",
+        "response_length",
+        "rollout_tokens_per_s",
+        "update_tokens_per_s",
+    ]
     if estimator == "gae":
         keys.append("value_loss")
     for record in log:
@@ -148,13 +177,21 @@ def test_rl_estimator_runs_with_finite_losses(tiny_model: Path, tmp_path: Path,
     ("estimator", "lora"),
     [("gae", True), ("grpo", True), ("reinforce_plus_plus", True), ("gae", False)],
 )
-def test_rl_update_moves_the_policy_and_kl_follows(tiny_model: Path, tmp_path: Path,
-                                                   estimator: str, lora: bool) -> None:
+def test_rl_update_moves_the_policy_and_kl_follows(
+    tiny_model: Path, tmp_path: Path, estimator: str, lora: bool
+) -> None:
     """One update on a hand-made batch with varied scores: weights move, and the KL to the
     reference (the adapter-less base, or a frozen copy under full fine-tuning) is positive."""
-    cfg = tiny_config(tiny_model, tmp_path, estimator=estimator, ppo_epochs=2, lora=lora,
-                      mini_batch_size=2, micro_batch_size=2,
-                      entropy_coef=0.01 if estimator == "grpo" else 0.0)
+    cfg = tiny_config(
+        tiny_model,
+        tmp_path,
+        estimator=estimator,
+        ppo_epochs=2,
+        lora=lora,
+        mini_batch_size=2,
+        micro_batch_size=2,
+        entropy_coef=0.01 if estimator == "grpo" else 0.0,
+    )
     torch.manual_seed(0)
     policy = load_policy(cfg, torch.device("cpu"))
     reference = load_reference(cfg, torch.device("cpu"))
@@ -166,15 +203,21 @@ def test_rl_update_moves_the_policy_and_kl_follows(tiny_model: Path, tmp_path: P
     head = ValueHead(64) if estimator == "gae" else None
     optimizer, scheduler = make_optimizer(cfg, policy, head)
     models = Models(policy, reference, head, optimizer, scheduler)
-    batch = make_batch([[5, 6, 7], [5, 6, 7], [9, 10], [9, 10]],
-                       [[11, 12, 2], [13, 2], [14, 15, 16, 2], [17, 2]], pad_id=2)
+    batch = make_batch(
+        [[5, 6, 7], [5, 6, 7], [9, 10], [9, 10]],
+        [[11, 12, 2], [13, 2], [14, 15, 16, 2], [17, 2]],
+        pad_id=2,
+    )
     before = {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}
     metrics = update(models, batch, torch.tensor([3.0, -1.0, 0.5, -2.0]), [0, 0, 1, 1], cfg)
     assert all(math.isfinite(v) for v in metrics.values())
     assert metrics["kl"] > 0.0
     assert metrics["advantage_abs"] > 0.0
-    moved = [n for n, p in policy.named_parameters() if p.requires_grad
-             and not torch.equal(p.detach(), before[n])]
+    moved = [
+        n
+        for n, p in policy.named_parameters()
+        if p.requires_grad and not torch.equal(p.detach(), before[n])
+    ]
     assert moved
     if estimator == "gae":
         assert metrics["value_loss"] > 0.0
@@ -184,8 +227,10 @@ def _wait_for(predicate, timeout: float, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if process.poll() is not None:
-            raise AssertionError(f"training exited early with {process.returncode}:\n"
-                                 f"{process.stdout.read().decode() if process.stdout else ''}")
+            raise AssertionError(
+                f"training exited early with {process.returncode}:\n"
+                f"{process.stdout.read().decode() if process.stdout else ''}"
+            )
         if time.monotonic() > deadline:
             process.kill()
             raise AssertionError("training made no checkpoint in time")
@@ -197,14 +242,16 @@ def test_resume_after_kill_continues_the_same_run(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    cfg = tiny_config(tiny_model, out, estimator="grpo", max_steps=40, save_every=2,
-                      keep_checkpoints=5)
+    cfg = tiny_config(
+        tiny_model, out, estimator="grpo", max_steps=40, save_every=2, keep_checkpoints=5
+    )
     config_file = tmp_path / "rl.yaml"
     config_file.write_text(yaml.safe_dump(cfg.to_dict()))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "training", "rl", "--config", str(config_file)]
-    process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     log_path = out / "log.jsonl"
 
     def ready() -> bool:  # a checkpoint exists and the step after it was logged
@@ -236,8 +283,9 @@ def test_full_fine_tuning_saves_a_whole_model(tiny_model: Path, tmp_path: Path) 
     the output is a model folder (`python -m server --model DIR`)."""
     from transformers import AutoModelForCausalLM
 
-    cfg = tiny_config(tiny_model, tmp_path / "full", lora=False, estimator="gae", max_steps=1,
-                      lr=1e-3)
+    cfg = tiny_config(
+        tiny_model, tmp_path / "full", lora=False, estimator="gae", max_steps=1, lr=1e-3
+    )
     out = rl.train(cfg)
     assert not (out / "adapter_config.json").exists()
     assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"

@@ -29,7 +29,7 @@ def test_vllm_rollout_follows_the_policy() -> None:
     )
     lines = [x for x in result.stdout.splitlines() if x.startswith("RESULT:")]
     assert result.returncode == 0 and lines, result.stdout[-3000:] + result.stderr[-3000:]
-    verdict = json.loads(lines[-1][len("RESULT:"):])
+    verdict = json.loads(lines[-1][len("RESULT:") :])
     # The perturbed policy answers differently from the base model...
     assert verdict["vllm_base"] != verdict["vllm_policy"]
     # ...and vLLM's greedy tokens after the sync are the policy's own. Only the first ones:
@@ -54,19 +54,33 @@ def _check(sync: str) -> dict[str, list[int]]:
     tokenizer = load_tokenizer(base)
     policy = load_policy(cfg, torch.device("cpu"))
     policy.eval()
-    prompt = tokenizer(apply_template(tokenizer, generate("kk", 1)[0]),
-                       add_special_tokens=False).input_ids
+    prompt = tokenizer(
+        apply_template(tokenizer, generate("kk", 1)[0]), add_special_tokens=False
+    ).input_ids
 
     def hf_greedy() -> list[int]:
         ids = torch.tensor([prompt])
-        out = policy.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                              do_sample=False, max_new_tokens=8, pad_token_id=2)
-        return out[0, len(prompt):].tolist()
+        out = policy.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            do_sample=False,
+            max_new_tokens=8,
+            pad_token_id=2,
+        )
+        return out[0, len(prompt) :].tolist()
 
     with tempfile.TemporaryDirectory() as work:
-        backend = VLLMRollout(base, tokenizer, sync_mode=sync, workdir=work, lora_rank=8,
-                              kv_cache_bytes=1 << 30, max_model_len=1024)
+        backend = VLLMRollout(
+            base,
+            tokenizer,
+            sync_mode=sync,
+            workdir=work,
+            lora_rank=8,
+            kv_cache_bytes=1 << 30,
+            max_model_len=1024,
+        )
         try:
+
             def vllm_greedy(version: int) -> list[int]:
                 backend.sync(policy, version)
                 samples, _ = backend.generate([prompt], 1, 0.0, 1.0, 8, ignore_eos=True)

@@ -63,8 +63,9 @@ def test_compute_score_matches_training_rewards() -> None:
     assert all(isinstance(v, float) for v in result.values())
     plain = reward.compute_score("interleaved/kk", "no tags", ground_truth(ex))
     assert plain["score"] == -1.0 and plain["acc"] == 0.0
-    ablation = reward.compute_score("interleaved/kk", bad(ex), ground_truth(ex),
-                                    intermediate="partial", gate="direct")
+    ablation = reward.compute_score(
+        "interleaved/kk", bad(ex), ground_truth(ex), intermediate="partial", gate="direct"
+    )
     assert ablation["final"] in (-1.5, -2.0) and ablation["intermediate"] == 0.0
 
 
@@ -74,8 +75,10 @@ def test_per_sample_gate_lags_one_batch_and_ignores_validation() -> None:
     train = {"split": "train"}
 
     def batch(responses: list[str], info: dict | None = None) -> list[float]:
-        return [reward.compute_score("kk", r, gt, info or train, batch_size=2)["intermediate"]
-                for r in responses]
+        return [
+            reward.compute_score("kk", r, gt, info or train, batch_size=2)["intermediate"]
+            for r in responses
+        ]
 
     assert batch([good(ex), good(ex)]) == [0.5, 0.5]  # batch 1: accuracy 1.0
     assert batch([bad(ex), bad(ex)]) == [0.0, 0.0]  # batch 2: accuracy 0.0, still open
@@ -142,11 +145,14 @@ def test_configs_parse_and_name_every_estimator() -> None:
     files = {p.stem for p in CONFIGS.glob("*.yaml")}
     assert files == {"common", "gae", "grpo", "reinforce_plus_plus"}
     for name in ("gae", "grpo", "reinforce_plus_plus"):
-        assert yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())["algorithm"][
-            "adv_estimator"] == name
+        assert (
+            yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())["algorithm"]["adv_estimator"]
+            == name
+        )
         merged = load_overrides(name)
         assert merged["reward"]["custom_reward_function"]["reward_kwargs"]["batch_size"] == (
-            merged["data"]["train_batch_size"] * merged["actor_rollout_ref"]["rollout"]["n"])
+            merged["data"]["train_batch_size"] * merged["actor_rollout_ref"]["rollout"]["n"]
+        )
     with pytest.raises(ValueError, match="estimator"):
         load_overrides("ppo")
 
@@ -154,15 +160,33 @@ def test_configs_parse_and_name_every_estimator() -> None:
 def test_cli_export_and_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from training.verl.__main__ import main
 
-    assert main(["export", "--out", str(tmp_path), "--val-n", "2",
-                 "--set", "data=[{dataset: kk, n: 3, people: [3]}]"]) == 0
-    train, val = read_parquet(tmp_path / "train.parquet"), read_parquet(
-        tmp_path / "validation.parquet")
+    assert (
+        main(
+            [
+                "export",
+                "--out",
+                str(tmp_path),
+                "--val-n",
+                "2",
+                "--set",
+                "data=[{dataset: kk, n: 3, people: [3]}]",
+            ]
+        )
+        == 0
+    )
+    train, val = (
+        read_parquet(tmp_path / "train.parquet"),
+        read_parquet(tmp_path / "validation.parquet"),
+    )
     assert (len(train), len(val)) == (3, 2)
     assert {r["extra_info"]["split"] for r in val} == {"validation"}
     assert not {r["extra_info"]["id"] for r in train} & {r["extra_info"]["id"] for r in val}
     capsys.readouterr()
-    assert main(["launch", "--estimator", "grpo", "--model", "m", "--data", str(tmp_path),
-                 "--dry-run"]) == 0
+    assert (
+        main(
+            ["launch", "--estimator", "grpo", "--model", "m", "--data", str(tmp_path), "--dry-run"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "verl.trainer.main_ppo" in out and "algorithm.adv_estimator=grpo" in out

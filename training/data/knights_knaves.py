@@ -135,21 +135,21 @@ def evaluate(stmt: Statement, facts: dict[int, bool]) -> bool | None:
     return a == b
 
 
-def render(stmt: Statement, names: list[str]) -> str:
+def render(stmt: Statement, names: list[str], iff: str = "if and only if") -> str:
     op = stmt[0]
     if op in ("knight", "knave"):
         return f"{names[stmt[1]]} is a {op}"
     if op == "not":
         leaf = stmt[1]
         return f"{names[leaf[1]]} is not a {leaf[0]}"
-    a, b = render(stmt[1], names), render(stmt[2], names)
+    a, b = render(stmt[1], names, iff), render(stmt[2], names, iff)
     if op == "and":
         return f"{a} and {b}"
     if op == "or":
         return f"{a} or {b}"
     if op == "->":
         return f"if {a} then {b}"
-    return f"{a} if and only if {b}"
+    return f"{a} {iff} {b}"
 
 
 def _capitalize(text: str) -> str:
