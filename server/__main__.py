@@ -3,6 +3,11 @@
 SIGTERM (or Ctrl-C) starts a graceful shutdown: the port closes, /health answers 503, running
 streams get up to --shutdown-grace-seconds to finish, then the engine stops and the process
 exits 0. Send the signal to this process only; vLLM's worker processes stop with it.
+
+If the engine dies (its process killed, an error in its loop), requests get 503, running
+streams end with an error chunk, and the process exits with EXIT_ENGINE_DEAD a moment later,
+for a supervisor (systemd, Kubernetes) to restart it. Exit 1: start-up failed; 3: the server
+never started listening.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from server.config import Settings, parse_settings
 from server.connections import uvicorn_config
 from server.prompting import check_regex
 from server.state import AppState
+
+EXIT_ENGINE_DEAD = 4
 
 
 class _DrainingServer(uvicorn.Server):
@@ -73,7 +80,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         except Exception as exc:
             raise SystemExit(f"--enforce-format-regex: not a valid expression: {exc}") from exc
     app = create_app(settings, make_backend(settings))
-    server = _DrainingServer(uvicorn_config(app, settings), app.state.server)
+    state: AppState = app.state.server
+    server = _DrainingServer(uvicorn_config(app, settings), state)
+
+    def stop_serving() -> None:
+        server.should_exit = True
+
+    state.on_backend_dead = stop_serving
     try:
         server.run()
     except Exception as exc:  # e.g. the model could not be prepared
@@ -81,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(1) from exc
     if not server.started:
         raise SystemExit(3)
+    if state.engine_dead:
+        logging.getLogger("server").error("exiting %d: the engine died", EXIT_ENGINE_DEAD)
+        raise SystemExit(EXIT_ENGINE_DEAD)
 
 
 if __name__ == "__main__":

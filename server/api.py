@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from server import chat_api, errors, responses_api
 from server.backend import Backend
 from server.config import Settings
-from server.errors import APIError, error_response
+from server.errors import APIError, engine_dead, error_response
 from server.middleware import RequestContext
 from server.schemas import ModelCard, ModelList
 from server.state import AppState
@@ -45,9 +45,11 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Uvicorn binds the port only after this: a listening server has a working engine.
         await backend.start()
+        watchdog = asyncio.create_task(state.watch_backend())
         try:
             yield
         finally:
+            watchdog.cancel()
             # Streams cut at the end of the grace period abort their engine requests as they
             # unwind; give them a moment to do so before the engine goes away.
             for _ in range(40):
@@ -88,6 +90,8 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
 
     @app.get("/health", response_model=None)
     async def health() -> Response:
+        if state.engine_dead:
+            return error_response(engine_dead())
         if state.draining:
             return error_response(APIError(503, "shutting down", code="draining"))
         try:

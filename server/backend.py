@@ -70,6 +70,11 @@ class Backend(Protocol):
     async def check_health(self) -> None:
         """Return if generation works right now; raise otherwise."""
 
+    def is_dead(self) -> bool:
+        """True once the backend can never generate again (the engine process died): the
+        server then exits for its supervisor to restart it. A failure that may pass (an
+        upstream outage) is not death."""
+
     async def generate(
         self, messages: list[Message], params: GenerationParams, request_id: str
     ) -> Generation:

@@ -44,8 +44,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         seed=body.seed,
         regex=enforce_regex(app.settings) if body.enforce_format else None,
     )
-    state = request.scope["state"]
-    run = await app.start_run(messages, params, state)
+    try:
+        run = await app.start_run_for(request, messages, params)
+    except ClientGone:
+        return Response(status_code=499)  # left while queued or in prefill; aborted
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:

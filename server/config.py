@@ -51,6 +51,7 @@ class Settings:
     # Engine (vLLM), passed through unchanged.
     max_model_len: int | None = None
     max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
     tensor_parallel_size: int = 1
     pipeline_parallel_size: int = 1
     data_parallel_size: int = 1
@@ -162,6 +163,12 @@ _FLAGS: list[tuple[str, Any, str]] = [
     ("--log-level", ("debug", "info", "warning", "error"), "Log level (default: info)."),
     ("--max-model-len", int, "vLLM: context length (default: the model's)."),
     ("--max-num-seqs", int, "vLLM: sequences batched per step."),
+    (
+        "--max-num-batched-tokens",
+        int,
+        "vLLM: tokens per engine step. A long prompt is prefilled in chunks of this size, and "
+        "an abort (a client gone) takes effect when the step in progress ends.",
+    ),
     ("--tensor-parallel-size", int, "vLLM: tensor parallel size."),
     ("--pipeline-parallel-size", int, "vLLM: pipeline parallel size."),
     ("--data-parallel-size", int, "vLLM: data parallel size."),

@@ -19,7 +19,7 @@ from typing import Any
 from server.adapters import adapter_rank, merged_model_dir
 from server.backend import GenerationParams, Message, Piece
 from server.config import Settings
-from server.errors import APIError
+from server.errors import APIError, engine_dead
 from server.prompting import enforce_regex
 
 log = logging.getLogger("server")
@@ -76,8 +76,14 @@ class EngineGeneration:
             if first.finished:
                 self._done = True
                 return
-        async for out in self._outputs:
-            yield _pieces(out)
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        try:
+            async for out in self._outputs:
+                yield _pieces(out)
+        except EngineDeadError as exc:
+            self._done = True  # nothing left to abort
+            raise engine_dead() from exc
         self._done = True
 
     async def aclose(self) -> None:
@@ -141,6 +147,8 @@ class EngineBackend:
         }
         if s.max_num_seqs is not None:
             kwargs["max_num_seqs"] = s.max_num_seqs
+        if s.max_num_batched_tokens is not None:
+            kwargs["max_num_batched_tokens"] = s.max_num_batched_tokens
         if s.enable_prefix_caching is not None:
             kwargs["enable_prefix_caching"] = s.enable_prefix_caching
         if s.gpu_memory_utilization is not None:
@@ -206,6 +214,11 @@ class EngineBackend:
             raise RuntimeError("engine not started")
         await self._engine.check_health()
 
+    def is_dead(self) -> bool:
+        # vLLM marks the client errored when the engine core process exits or its output
+        # loop fails; neither recovers, so the server has to be restarted.
+        return self._engine is not None and bool(self._engine.errored)
+
     def _prompt_ids(self, messages: list[Message]) -> list[int]:
         chat = [{"role": m.role, "content": m.content} for m in messages]
         return list(
@@ -265,12 +278,16 @@ class EngineBackend:
         # the engine admits the request, and its errors must still become 4xx responses.
         try:
             first = await anext(outputs)
+        except asyncio.CancelledError:
+            # The client left while the request was queued or in prefill (the route watches
+            # for that). vLLM aborts a cancelled generate() itself, except when the cancel
+            # lands before it has handed back its queue; this abort covers that gap.
+            await self._engine.abort(engine_id)
+            raise
         except (VLLMValidationError, ValueError) as exc:
             raise APIError(400, str(exc), code="invalid_value") from exc
         except EngineDeadError as exc:
-            raise APIError(
-                503, "the engine has stopped; the server must be restarted", code="engine_dead"
-            ) from exc
+            raise engine_dead() from exc
         except StopAsyncIteration:
             raise APIError(500, "the engine returned no output", code="engine_error") from None
         return EngineGeneration(self._engine, engine_id, outputs, first, len(ids))

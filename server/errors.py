@@ -54,6 +54,11 @@ class APIError(Exception):
         return error_body(self.status, self.message, param=self.param, code=self.code)
 
 
+def engine_dead() -> APIError:
+    """What every request gets once the engine has died (until the server has exited)."""
+    return APIError(503, "the engine has stopped; this server is shutting down", code="engine_dead")
+
+
 def error_body(
     status: int, message: str, *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:

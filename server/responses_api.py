@@ -43,8 +43,10 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
         seed=body.seed,
         regex=enforce_regex(app.settings) if body.enforce_format else None,
     )
-    state = request.scope["state"]
-    run = await app.start_run(messages, params, state)
+    try:
+        run = await app.start_run_for(request, messages, params)
+    except ClientGone:
+        return Response(status_code=499)  # left while queued or in prefill; aborted
     echoed = {
         "instructions": body.instructions,
         "max_output_tokens": body.max_output_tokens,

@@ -1,16 +1,29 @@
-"""What the routes share: settings, the backend, admission control, the default prompt."""
+"""What the routes share: settings, the backend, admission control, the default prompt, and
+the watch on the backend's life."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import Request
+
 from server.backend import Backend, GenerationParams, Message
 from server.config import Settings
-from server.errors import APIError
+from server.errors import APIError, engine_dead
 from server.generation import Run
 from server.prompting import system_prompt_for
-from server.streams import Admission
+from server.streams import Admission, ClientGone, until_disconnect
+
+log = logging.getLogger("server")
+
+DEATH_POLL_SECONDS = 0.5
+# After the engine dies the server keeps answering for this long, so that running streams
+# write their error chunk and load balancers see /health's 503, then it exits.
+DEATH_LINGER_SECONDS = 2.0
 
 
 @dataclass
@@ -20,6 +33,10 @@ class AppState:
     admission: Admission = field(init=False)
     system_prompt: str | None = field(init=False)
     draining: bool = False  # set on SIGTERM: /health turns 503 so balancers stop sending
+    engine_dead: bool = False  # set when the backend can never generate again
+    # Called once the engine has died and the linger has passed: `python -m server` stops
+    # uvicorn there and exits non-zero, so a supervisor restarts the process.
+    on_backend_dead: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.settings.max_concurrent_requests)
@@ -29,6 +46,8 @@ class AppState:
         self, messages: list[Message], params: GenerationParams, state: dict[str, Any]
     ) -> Run:
         """Admit (or 429) and submit a request; the returned run owns the admission slot."""
+        if self.engine_dead:
+            raise engine_dead()
         self.admission.enter()
         try:
             generation = await self.backend.generate(messages, params, state["request_id"])
@@ -36,6 +55,40 @@ class AppState:
             self.admission.leave()
             raise
         return Run(generation, self.settings.format, params.n, state["t0"], self.admission, state)
+
+    async def start_run_for(
+        self, request: Request, messages: list[Message], params: GenerationParams
+    ) -> Run:
+        """`start_run`, abandoned if the client disconnects first (raises `ClientGone`).
+
+        Submitting waits for the engine's first output, which is all of the time a request
+        spends queued and in prefill; a client that leaves then must not hold its place.
+        Cancelling the submission aborts the engine request.
+        """
+        state = request.scope["state"]
+        try:
+            return await until_disconnect(request, self.start_run(messages, params, state))
+        except ClientGone:
+            state["outcome"] = "client_disconnected"
+            raise
+
+    async def watch_backend(self) -> None:
+        """Runs for the server's life: on the backend's death, fail fast and exit."""
+        try:
+            while not self.backend.is_dead():
+                await asyncio.sleep(DEATH_POLL_SECONDS)
+        except Exception:
+            log.exception("the engine watch failed: an engine death will go unnoticed")
+            return
+        self.engine_dead = True
+        log.error(
+            "the engine has died: new requests get 503, running streams end with an error; "
+            "exiting in %.0f s so that a supervisor restarts the server",
+            DEATH_LINGER_SECONDS,
+        )
+        await asyncio.sleep(DEATH_LINGER_SECONDS)
+        if self.on_backend_dead is not None:
+            self.on_backend_dead()
 
 
 def check_model(app: AppState, model: str | None) -> None:

@@ -210,6 +210,9 @@ class UpstreamBackend:
     async def check_health(self) -> None:
         await self._models()
 
+    def is_dead(self) -> bool:
+        return False  # an unreachable upstream is a 502 per request; it may come back
+
     async def generate(
         self, messages: list[Message], params: GenerationParams, request_id: str
     ) -> UpstreamGeneration:

@@ -19,9 +19,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parent.parent
 SESSION_API_KEY = "test-key"
@@ -156,6 +158,26 @@ def start_server(
     models = httpx.get(f"{server.base_url}/v1/models", headers=server.headers(), timeout=10)
     server.model = models.json()["data"][0]["id"]
     return server
+
+
+def scrape(server: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics as {(sample name, sorted labels): value}."""
+    text = httpx.get(f"{server.base_url}/metrics", timeout=30).text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    matches = [
+        v
+        for (n, ls), v in samples.items()
+        if n == name and all(dict(ls).get(k) == want for k, want in labels.items())
+    ]
+    assert matches, f"no sample {name} {labels}"
+    return sum(matches)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ The same paths run against real vLLM in test_server_chat.py / test_server_upstre
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from parsing import INTERLEAVED_INSTRUCTION
+from server import state as server_state
 from server.api import create_app
 from server.backend import GenerationParams, Message, Piece
 from server.config import parse_settings
@@ -47,6 +50,7 @@ class FakeBackend:
 
     def __init__(self, fail_after: int | None = None) -> None:
         self.fail_after = fail_after
+        self.dead = False
         self.calls: list[tuple[list[Message], GenerationParams]] = []
         self.generations: list[FakeGeneration] = []
 
@@ -58,6 +62,9 @@ class FakeBackend:
 
     async def check_health(self) -> None:
         pass
+
+    def is_dead(self) -> bool:
+        return self.dead
 
     async def generate(
         self, messages: list[Message], params: GenerationParams, request_id: str
@@ -98,6 +105,30 @@ def test_engine_error_mid_stream_ends_with_error_chunk_and_done_and_server_stays
         again = client.post("/v1/chat/completions", json=CHAT)
         assert again.status_code == 200
         assert again.json()["choices"][0]["message"]["content"] == "5"
+        assert client.app.state.server.admission.in_flight == 0
+
+
+def test_a_dead_backend_turns_health_and_requests_into_503s_then_stops_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server_state, "DEATH_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(server_state, "DEATH_LINGER_SECONDS", 0.05)
+    backend = FakeBackend()
+    stopped = threading.Event()
+    with client_for(backend) as client:
+        client.app.state.server.on_backend_dead = stopped.set
+        assert client.get("/health").status_code == 200
+        backend.dead = True
+        deadline = time.monotonic() + 5
+        while client.get("/health").status_code != 503 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["error"]["code"] == "engine_dead"
+        refused = client.post("/v1/chat/completions", json=CHAT)
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "engine_dead"
+        assert client.post("/v1/responses", json={"input": "2+3?"}).status_code == 503
+        assert stopped.wait(5), "the server was never told to stop"
+        assert backend.calls == []  # nothing reached the dead backend
         assert client.app.state.server.admission.in_flight == 0
 
 

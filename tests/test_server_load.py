@@ -5,33 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from conftest import scrape, value
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
-
-
-def scrape(server: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """/metrics as {(sample name, sorted labels): value}."""
-    text = httpx.get(f"{server.base_url}/metrics", timeout=30).text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    matches = [
-        v
-        for (n, ls), v in samples.items()
-        if n == name and all(dict(ls).get(k) == want for k, want in labels.items())
-    ]
-    assert matches, f"no sample {name} {labels}"
-    return sum(matches)
 
 
 def test_16_concurrent_streams_all_complete(server) -> None:
