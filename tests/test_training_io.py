@@ -92,6 +92,7 @@ def test_shipped_config_set_is_complete() -> None:
         "rl-interleaved",
         "rl-think-answer",
         "sft-kk-tables",
+        "sft-kk-tables-2",
     }
 
 
@@ -255,4 +256,27 @@ def test_an_rl_card_states_its_warm_start(tmp_path: Path) -> None:
     assert (
         "Warm start (`runs/sft-x`, sft): 60 steps (batch 8, lr 0.0002, LoRA r16) on 360 "
         "generated `kk` (people=[2, 3])." in text
+    )
+
+
+def test_a_further_stage_card_names_the_original_base_and_the_first_stage(tmp_path: Path) -> None:
+    first = Config(
+        mode="sft",
+        out_dir="runs/sft-a",
+        lora=False,
+        max_steps=150,
+        lr=1e-4,
+        data=[{"dataset": "kk", "n": 1000, "people": [2, 3]}],
+    )
+    weights = tmp_path / "full"  # what `extract --as-model` writes: weights plus the summary
+    weights.mkdir()
+    write_model_card(weights, first, steps=150)
+    second = Config(mode="sft", out_dir="runs/sft-b", lora=False, model=str(weights), max_steps=90)
+    (tmp_path / "b").mkdir()
+    text = write_model_card(tmp_path / "b", second, steps=90).read_text()
+    assert "base_model: SmolLM2-135M-Instruct" in text
+    assert f"starting from the earlier stage's weights `{weights}`" in text
+    assert (
+        "Warm start (`runs/sft-a`, sft): 150 steps (batch 8, lr 0.0001, full fine-tuning) on "
+        "1000 generated `kk` (people=[2, 3])." in text
     )

@@ -17,6 +17,7 @@ extraction must be re-measured, it is not implied by that share.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import torch
 
 from training.checkpoint import latest_checkpoint, load_checkpoint
 from training.model import ADAPTER_WEIGHTS, load_base
-from training.model_card import SUMMARY_FILE, render
+from training.model_card import SUMMARY_FILE, render, warm_start_of
 
 LINEAR_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 EXTRACTION_FILE = "extraction.json"
@@ -120,6 +121,8 @@ def extract(
         summary = json.loads(summary_path.read_text())
         summary["extraction"] = {k: v for k, v in report.items() if k != "source"}
         summary["evaluation"] = None  # an evaluation of the full model is not of this adapter
+        # Recorded now: the earlier stage's folder need not exist where the card is rendered.
+        summary["warm_start"] = summary.get("warm_start") or warm_start_of(summary["config"])
         (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
         render(out)
     return report
@@ -136,4 +139,7 @@ def write_full_model(run_dir: str | Path, base_dir: str | Path, out: str | Path)
     from transformers import AutoTokenizer
 
     AutoTokenizer.from_pretrained(str(base_dir)).save_pretrained(out)
+    summary = Path(run_dir) / "adapter" / SUMMARY_FILE
+    if summary.is_file():  # what these weights are, for the card of the stage trained from them
+        shutil.copyfile(summary, out / SUMMARY_FILE)
     return out

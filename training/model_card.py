@@ -57,18 +57,26 @@ def write_model_card(
 
 
 def _warm_start(cfg: Config) -> dict[str, Any] | None:
-    """What the initial adapter was trained on and for how long (from its own summary), so the
-    card of an RL adapter states its whole training, not only the last stage."""
-    if not cfg.init_adapter:
+    return warm_start_of(cfg.to_dict())
+
+
+def warm_start_of(cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """What the run started from was trained on and for how long (from its own summary), so a
+    card states the whole training, not only the last stage: the initial adapter of an RL run,
+    or the model folder of a further full fine-tuning stage (`python -m training extract
+    --as-model` writes the earlier run's summary into that folder)."""
+    start = cfg.get("init_adapter") or cfg.get("model")
+    if not start:
         return None
     try:
-        summary = json.loads((Path(cfg.init_adapter) / SUMMARY_FILE).read_text())
+        summary = json.loads((Path(start) / SUMMARY_FILE).read_text())
     except (OSError, ValueError):
         return None
     return {
         "steps": summary["steps"],
         "config": summary["config"],
         "final_metrics": summary.get("final_metrics", {}),
+        "from": "adapter" if cfg.get("init_adapter") else "model",
     }
 
 
@@ -88,7 +96,11 @@ def render(folder: str | Path) -> Path:
     folder = Path(folder)
     summary = json.loads((folder / SUMMARY_FILE).read_text())
     cfg = summary["config"]
+    warm = summary.get("warm_start")
     base = Path(cfg["model"]).name if cfg.get("model") else "SmolLM2-135M-Instruct"
+    if warm and warm.get("from") == "model":  # a further stage: name the original base
+        first = warm["config"]
+        base = Path(first["model"]).name if first.get("model") else "SmolLM2-135M-Instruct"
     extraction = summary.get("extraction")
     is_lora = bool(cfg["lora"]) or extraction is not None
     style = "interleaved" if cfg["style"] == "interleaved" else "think-answer"
@@ -133,11 +145,16 @@ def render(folder: str | Path) -> Path:
         "## Training",
         "",
         f"- Base model: `{base}`"
-        + (f", starting from adapter `{cfg['init_adapter']}`" if cfg.get("init_adapter") else ""),
+        + (f", starting from adapter `{cfg['init_adapter']}`" if cfg.get("init_adapter") else "")
+        + (
+            f", starting from the earlier stage's weights `{cfg['model']}`"
+            if warm and warm.get("from") == "model"
+            else ""
+        ),
         f"- Method: {method}.",
         f"- Steps: {summary['steps']} (batch {cfg['batch_size']}, lr {cfg['lr']}).",
         f"- Data: {_data_text(cfg['data'])}.",
-        *_warm_start_lines(summary.get("warm_start")),
+        *_warm_start_lines(warm),
         *(
             [
                 f"- Shipped as a rank-{extraction['rank']} LoRA adapter extracted from the full "
@@ -177,10 +194,10 @@ def _warm_start_lines(warm: dict[str, Any] | None) -> list[str]:
     if not warm:
         return []
     c = warm["config"]
+    how = f"LoRA r{c['lora_r']}" if c["lora"] else "full fine-tuning"
     return [
         f"- Warm start (`{c['out_dir']}`, {c['mode']}): {warm['steps']} steps (batch "
-        f"{c['batch_size']}, lr {c['lr']}, LoRA r{c['lora_r']}) on "
-        f"{_data_text(c['data'])}."
+        f"{c['batch_size']}, lr {c['lr']}, {how}) on {_data_text(c['data'])}."
     ]
 
 
