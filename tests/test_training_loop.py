@@ -90,6 +90,22 @@ def finite(record: dict, *keys: str) -> bool:
     return all(isinstance(record[k], float) and math.isfinite(record[k]) for k in keys)
 
 
+def test_sft_stop_at_step_ends_early_on_the_full_schedule(tiny_model: Path, tmp_path: Path) -> None:
+    from training.sft import train
+
+    cfg = tiny_config(tiny_model, tmp_path / "cut", mode="sft", max_steps=4, stop_at_step=2)
+    train(cfg)
+    log = read_log(tmp_path / "cut" / "log.jsonl")
+    assert [r["step"] for r in log] == [1, 2]
+    full = tiny_config(tiny_model, tmp_path / "whole", mode="sft", max_steps=4)
+    train(full)
+    whole = read_log(tmp_path / "whole" / "log.jsonl")
+    # The same learning rates as the first two steps of the whole run: the schedule spans 4.
+    assert [r["lr"] for r in log] == [r["lr"] for r in whole[:2]]
+    assert latest_checkpoint(tmp_path / "cut").name.endswith("2")
+    assert train(cfg, resume=True) == tmp_path / "cut" / "adapter"  # finished: kept as it is
+
+
 def test_left_padding_does_not_change_log_probs(tiny_model: Path, tmp_path: Path) -> None:
     policy = load_policy(tiny_config(tiny_model, tmp_path), torch.device("cpu"))
     policy.eval()

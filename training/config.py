@@ -74,6 +74,9 @@ class Config:
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
     max_steps: int = 100
+    # SFT: end after this step (0: at max_steps) while the schedule still spans max_steps, as
+    # when a run was cut short for time and is reproduced as it was.
+    stop_at_step: int = 0
     batch_size: int = 8  # SFT: sequences per step; RL: prompts per step (x n_samples responses)
     micro_batch_size: int = 8  # sequences per forward/backward; gradients accumulate across
     # -- SFT ----------------------------------------------------------------------------------
@@ -140,6 +143,11 @@ class Config:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.stop_at_step <= self.max_steps:
+            raise ValueError(
+                f"stop_at_step must be between 0 and max_steps ({self.max_steps}), "
+                f"got {self.stop_at_step}"
+            )
         if not self.data:
             raise ValueError("data must name at least one source")
         if self.rollout == "vllm" and self.vllm_sync == "lora" and not self.lora:

@@ -88,7 +88,8 @@ def micro_batches(
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run SFT as configured; returns the servable output folder (`out_dir/adapter`)."""
-    if resume and (finished := finished_run(cfg.out_dir, cfg.max_steps)) is not None:
+    last_step = cfg.stop_at_step or cfg.max_steps
+    if resume and (finished := finished_run(cfg.out_dir, last_step)) is not None:
         return finished
     out = begin_run(cfg.out_dir, cfg.to_yaml(), cfg.seed)
     device = pick_device(cfg.device, cfg.num_threads)
@@ -111,13 +112,13 @@ def train(cfg: Config, resume: bool = False) -> Path:
         print(f"resumed from {checkpoint} (step {step})", flush=True)
 
     log = StepLog(
-        out / LOG_FILE, cfg.max_steps, resume_step=step, progress=cfg.progress, show=("loss", "lr")
+        out / LOG_FILE, last_step, resume_step=step, progress=cfg.progress, show=("loss", "lr")
     )
     params = [p for p in policy.parameters() if p.requires_grad]
     pad = int(tokenizer.pad_token_id)
     last: dict[str, Any] = {}
     try:
-        while step < cfg.max_steps:
+        while step < last_step:
             step += 1
             started = time.perf_counter()
             index = sampler.take(cfg.batch_size)
@@ -157,7 +158,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             }
             log.write(record)
             last = record
-            if step % cfg.save_every == 0 or step == cfg.max_steps:
+            if step % cfg.save_every == 0 or step == last_step:
                 state = {
                     "trainable": trainable_state(policy),
                     "optimizer": optimizer.state_dict(),
