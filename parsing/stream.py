@@ -199,6 +199,15 @@ class StreamParser:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def open_kind(self) -> str | None:
+        """Kind of the segment open now ("think" or "answer"), None between segments.
+
+        A segment is open from its opening tag on, before any of its text arrived: what a
+        caller that steers generation (the server's reasoning budgets) needs to know.
+        """
+        return None if self._state == _OUTSIDE else self._kind
+
     # -- internals ------------------------------------------------------------------------
 
     def _feed_general(self, delta: str) -> list[Event]:

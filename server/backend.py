@@ -76,7 +76,18 @@ class Backend(Protocol):
         upstream outage) is not death."""
 
     async def generate(
-        self, messages: list[Message], params: GenerationParams, request_id: str
+        self,
+        messages: list[Message],
+        params: GenerationParams,
+        request_id: str,
+        prefix: str = "",
     ) -> Generation:
         """Validate and submit a request. Raises `server.errors.APIError` for anything the
-        client caused, before any output exists, so the caller can still answer 4xx."""
+        client caused, before any output exists, so the caller can still answer 4xx.
+
+        `prefix`, when not empty, is the start of the assistant's reply: generation continues
+        it (a reasoning budget's forced close resumes this way, see `server.generation`). The
+        engine leaves its tokens out of `prompt_tokens`; a gateway cannot, and `Run` corrects
+        for that. With a prefix, `max_tokens` is clamped to the room left in the context
+        instead of being an error. Callers pass it only when it
+        is not empty, so backends without budgets need not take it."""

@@ -15,6 +15,7 @@ from server.backend import GenerationParams
 from server.errors import stream_error_payload
 from server.generation import Run
 from server.prompting import enforce_regex, to_messages
+from server.reasoning_fields import chat_budget
 from server.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -34,6 +35,7 @@ router = APIRouter()
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     app: AppState = request.app.state.server
     check_model(app, body.model)
+    budget = chat_budget(body, app.settings)
     messages = to_messages([(m.role, m.text()) for m in body.messages], app.system_prompt)
     params = GenerationParams(
         max_tokens=body.max_completion_tokens or body.max_tokens,
@@ -45,7 +47,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         regex=enforce_regex(app.settings) if body.enforce_format else None,
     )
     try:
-        run = await app.start_run_for(request, messages, params)
+        run = await app.start_run_for(request, messages, params, budget)
     except ClientGone:
         return Response(status_code=499)  # left while queued or in prefill; aborted
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -53,7 +55,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         encoder = ChatEncoder(
-            completion_id, created, app.backend.model_name, app.settings.reasoning_content_field
+            completion_id,
+            created,
+            app.backend.model_name,
+            app.settings.reasoning_content_field,
+            exclude_reasoning=budget.exclude,
         )
         stream = _stream(run, encoder, body.n, include_usage)
         return GenerationStream(
@@ -75,6 +81,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
             created,
             app.backend.model_name,
             app.settings.reasoning_content_field,
+            budget.exclude,
         )
     )
 
@@ -84,22 +91,20 @@ async def _stream(
 ) -> AsyncIterator[str]:
     yield "".join(encoder.role(i) for i in range(n))
     try:
-        async for pieces in run.generation:
-            now = time.monotonic()
+        async for step in run.steps():
             lines: list[str] = []
-            for piece in pieces:
-                ops = run.feed(piece, now)
+            for index, ops, finish_reason in step:
                 if ops:
-                    lines += encoder.ops(piece.index, ops)
-                if piece.finish_reason is not None:
-                    lines.append(encoder.finish(piece.index, piece.finish_reason))
+                    lines += encoder.ops(index, ops)
+                if finish_reason is not None:
+                    lines.append(encoder.finish(index, finish_reason, run.timings(index)))
             if lines:
                 yield "".join(lines)
         if not run.finished():
             run.close_unfinished(time.monotonic())
             for i, shaper in enumerate(run.shapers):
                 if shaper.finish_reason == "abort":
-                    yield encoder.finish(i, "abort")
+                    yield encoder.finish(i, "abort", run.timings(i))
         # Close before the last lines: a client that hangs up on seeing them has still been
         # served completely.
         await run.close("completed")
@@ -114,11 +119,16 @@ async def _stream(
 
 
 def _completion(
-    run: Run, completion_id: str, created: int, model: str, reasoning_content: bool
+    run: Run,
+    completion_id: str,
+    created: int,
+    model: str,
+    reasoning_content: bool,
+    exclude_reasoning: bool,
 ) -> dict[str, Any]:
     choices = []
     for i, shaper in enumerate(run.shapers):
-        reasoning = shaper.reasoning_text()
+        reasoning = None if exclude_reasoning else shaper.reasoning_text()
         extra = {"reasoning_content": reasoning} if reasoning_content else {}
         message = AssistantMessage(
             content=shaper.content_text(), reasoning=reasoning, answers=shaper.answers, **extra
@@ -129,6 +139,7 @@ def _completion(
                 message=message,
                 finish_reason=shaper.finish_reason,
                 format_ok=shaper.format_ok(),
+                timings=run.timings(i),
             )
         )
     completion = ChatCompletion(

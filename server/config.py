@@ -47,6 +47,10 @@ class Settings:
     shutdown_grace_seconds: float = 30.0
     reasoning_content_field: bool = False
     enforce_format_regex: str | None = None
+    # Total think-token caps of `reasoning_effort` low / medium / high (server.reasoning_fields).
+    reasoning_effort_low_tokens: int = 64
+    reasoning_effort_medium_tokens: int = 256
+    reasoning_effort_high_tokens: int = 1024
     log_level: str = "info"
     # Engine (vLLM), passed through unchanged.
     max_model_len: int | None = None
@@ -159,6 +163,22 @@ _FLAGS: list[tuple[str, Any, str]] = [
         str,
         "Regular expression used for requests with "
         "enforce_format (default: 2-3 bounded think/answer pairs).",
+    ),
+    (
+        "--reasoning-effort-low-tokens",
+        int,
+        "Total thinking tokens a request with reasoning_effort 'low' may use; then every "
+        "segment is an answer (default: 64).",
+    ),
+    (
+        "--reasoning-effort-medium-tokens",
+        int,
+        "Total thinking tokens of reasoning_effort 'medium' (default: 256).",
+    ),
+    (
+        "--reasoning-effort-high-tokens",
+        int,
+        "Total thinking tokens of reasoning_effort 'high' (default: 1024).",
     ),
     ("--log-level", ("debug", "info", "warning", "error"), "Log level (default: info)."),
     ("--max-model-len", int, "vLLM: context length (default: the model's)."),
@@ -283,6 +303,9 @@ def validate(settings: Settings) -> str | None:
     for name in ("header_timeout_seconds", "body_timeout_seconds"):
         if not getattr(settings, name) > 0:  # `not >` also catches NaN
             return f"--{name.replace('_', '-')} must be positive"
+    for level in ("low", "medium", "high"):
+        if getattr(settings, f"reasoning_effort_{level}_tokens") < 0:
+            return f"--reasoning-effort-{level}-tokens must not be negative"
     if settings.shutdown_grace_seconds < 0:
         return "--shutdown-grace-seconds must not be negative"
     return None

@@ -228,7 +228,11 @@ class EngineBackend:
         )
 
     async def generate(
-        self, messages: list[Message], params: GenerationParams, request_id: str
+        self,
+        messages: list[Message],
+        params: GenerationParams,
+        request_id: str,
+        prefix: str = "",
     ) -> EngineGeneration:
         from vllm.exceptions import VLLMValidationError
         from vllm.inputs import TokensPrompt
@@ -251,8 +255,22 @@ class EngineBackend:
                 param="messages",
                 code="invalid_value",
             ) from exc
+        prompt_tokens = len(ids)
         limit = self.max_model_len or 0
-        max_tokens = _check_lengths(len(ids), params.max_tokens, limit)
+        if prefix:
+            # A continuation: the reply so far goes after the template's generation prompt,
+            # as if the model had written it (prefix caching makes its prefill cheap).
+            ids += self._tokenizer.encode(prefix, add_special_tokens=False)
+            room = limit - len(ids)
+            if room < 1:
+                raise APIError(
+                    400,
+                    f"no room left in the {limit}-token context to continue the reply",
+                    code="context_length_exceeded",
+                )
+            max_tokens = min(params.max_tokens or room, room)
+        else:
+            max_tokens = _check_lengths(len(ids), params.max_tokens, limit)
         sampling = SamplingParams(
             n=params.n,
             max_tokens=max_tokens,
@@ -290,7 +308,7 @@ class EngineBackend:
             raise engine_dead() from exc
         except StopAsyncIteration:
             raise APIError(500, "the engine returned no output", code="engine_error") from None
-        return EngineGeneration(self._engine, engine_id, outputs, first, len(ids))
+        return EngineGeneration(self._engine, engine_id, outputs, first, prompt_tokens)
 
 
 def _check_lengths(prompt_tokens: int, max_tokens: int | None, limit: int) -> int:

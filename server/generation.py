@@ -3,56 +3,237 @@
 `Run` feeds backend pieces into the choices' shapers and, when the request ends however it
 ends (completed, client gone, error), aborts what is still running, frees the admission slot,
 records metrics and leaves token counts for the access log. Both API routes use it.
+
+It also enforces the request's reasoning budget (`server.budgets`), the same way for every
+backend: after each output it asks whether the open think segment must be closed; if so it
+feeds the closing and opening tags to the shaper as if the model had written them, aborts the
+backend generation and starts a continuation whose assistant prefix is the text so far plus
+those tags. (A logits processor forcing the tags would avoid the continuation's prefill but
+works only in-process; with prefix caching the prefill of the text so far is mostly cache
+hits, and `ForcedClose.resume_ms` reports what each close cost.)
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
+from parsing import THINK, get_format
 from server import metrics
-from server.backend import Generation, Piece
+from server.backend import Backend, Generation, GenerationParams, Message, Piece
+from server.budgets import (
+    FIRST_MS,
+    FIRST_TOKENS,
+    MAX_FORCED_CLOSES,
+    NO_BUDGET,
+    TOTAL,
+    BudgetView,
+    ReasoningBudget,
+    close_reason,
+    forced_text,
+)
+from server.errors import APIError
 from server.shaping import ChoiceShaper, Op, usage_dict
 from server.streams import Admission
+
+# One step of output: (choice index, its ops, its finish reason or None) per choice that moved.
+Step = list[tuple[int, list[Op], str | None]]
 
 
 class Run:
     def __init__(
         self,
-        generation: Generation,
+        backend: Backend,
+        messages: list[Message],
+        params: GenerationParams,
         format: str,
-        n: int,
-        t0: float,
         admission: Admission,
         state: dict[str, Any],
+        budget: ReasoningBudget = NO_BUDGET,
     ) -> None:
-        self.generation = generation
-        self.shapers = [ChoiceShaper(format, t0) for _ in range(n)]
-        self.t0 = t0
+        self.backend = backend
+        self.messages = messages
+        self.params = params
+        self.budget = budget
+        self.t0: float = state["t0"]
+        self.shapers = [ChoiceShaper(format, self.t0) for _ in range(params.n)]
+        self.generation: Generation | None = None
+        self._fmt = get_format(format)
         self._admission = admission
         self._state = state
         self._closed = False
+        self._text = ""  # choice 0's raw text so far (the continuation's prefix); budgets only
+        self._prompt_tokens = 0  # the first submission's, when known then (the engine)
+        self._prefix_tokens = 0  # completion tokens in the current generation's prefix
+        self._deadline_spent = False
+        self._held = ""  # text held back by `_guard_total` (maybe the start of a think tag)
+        self._think_cut = False  # `_guard_total` cut off a think tag: open an answer instead
+
+    async def start(self) -> None:
+        """Submit the request (raises `APIError` for what the client caused). A budget that
+        allows no thinking at all opens the response with an answer right away."""
+        if self.budget.steers:
+            self._decide(time.monotonic())
+        self.generation = await self._submit(self._text, self.params)
+        self._prompt_tokens = self.generation.prompt_tokens
+
+    async def _submit(self, prefix: str, params: GenerationParams) -> Generation:
+        request_id = self._state["request_id"]
+        if prefix:
+            return await self.backend.generate(self.messages, params, request_id, prefix=prefix)
+        return await self.backend.generate(self.messages, params, request_id)
 
     def feed(self, piece: Piece, now: float) -> list[Op]:
         """A piece of one choice: its ops, including the end of its segments if it finished."""
         shaper = self.shapers[piece.index]
-        ops = shaper.feed(piece.text, piece.num_tokens, now)
+        text = piece.text
+        if self.budget.steers:
+            text = self._guard_total(text, piece.finish_reason is not None)
+            self._text += text
+        ops = shaper.feed(text, piece.num_tokens, now)
         if piece.finish_reason is not None:
             closing = shaper.close(now, piece.finish_reason)
             if closing:
                 ops = ops + closing if ops else closing
         return ops
 
+    async def steps(self) -> AsyncIterator[Step]:
+        """The request's output, step by step, across the continuations a budget causes."""
+        assert self.generation is not None, "start() first"
+        while True:
+            forced: list[Op] | None = None
+            assert self.generation is not None
+            async for pieces in self.generation:
+                now = time.monotonic()
+                step: Step = []
+                for piece in pieces:
+                    step.append((piece.index, self.feed(piece, now), piece.finish_reason))
+                if self.budget.steers and (forced := self._decide(now)) is not None:
+                    if step:
+                        index, ops, finish = step[-1]
+                        step[-1] = (index, ops + forced, finish)
+                    else:
+                        step.append((0, forced, None))
+                    yield step
+                    break
+                if step:
+                    yield step
+            if forced is None:
+                return
+            finish = await self._resume()
+            if finish is not None:
+                yield [(0, self.shapers[0].close(time.monotonic(), finish), finish)]
+                return
+
+    def _guard_total(self, text: str, last: bool) -> str:
+        """Once the total think cap is spent, the model may not open another think segment:
+        text that could be the start of its opening tag is held back here (the parser never
+        sees it), and a complete tag is cut off with whatever followed it in the piece (its
+        tokens stay counted); `_decide` then opens an answer in its place."""
+        cap = self.budget.max_total_tokens
+        opener = self._fmt.think_open
+        shaper = self.shapers[0]
+        if cap is None or opener is None or len(shaper.forced) >= MAX_FORCED_CLOSES:
+            return text
+        if self._think_cut:
+            return ""  # after the cut the backend goes on thinking; it is restarted next
+        if not self._held and (shaper.open_kind == THINK or shaper.think_tokens_now() < cap):
+            return text
+        buffer = self._held + text
+        self._held = ""
+        at = buffer.find(opener)
+        if at >= 0:
+            self._think_cut = True
+            return buffer[:at]
+        if last:
+            return buffer
+        keep = next(
+            (
+                n
+                for n in range(min(len(opener) - 1, len(buffer)), 0, -1)
+                if opener.startswith(buffer[-n:])
+            ),
+            0,
+        )
+        self._held = buffer[len(buffer) - keep :]
+        return buffer[: len(buffer) - keep]
+
+    def _decide(self, now: float) -> list[Op] | None:
+        """If the budget says close now: feed choice 0's forced tags and return their ops
+        (the end of the think segment, if one was open); None to go on as it is."""
+        shaper = self.shapers[0]
+        if shaper.finish_reason is not None or len(shaper.forced) >= MAX_FORCED_CLOSES:
+            return None
+        if self._think_cut:
+            # The model opened thinking after the total cap: an answer opens instead.
+            self._think_cut = False
+            return self._force(TOTAL, now, resume=True)
+        if not shaper.steerable():
+            return None
+        reason = close_reason(
+            self.budget,
+            BudgetView(
+                open_kind=shaper.open_kind,
+                open_think_tokens=shaper.open_think_tokens(),
+                think_tokens=shaper.think_tokens_now(),
+                answered=shaper.first_answer_at is not None,
+                deadline_spent=self._deadline_spent,
+                completion_tokens=shaper.completion_tokens,
+                elapsed_ms=(now - self.t0) * 1000.0,
+            ),
+        )
+        if reason is None:
+            return None
+        if reason in (FIRST_TOKENS, FIRST_MS):
+            self._deadline_spent = True
+        return self._force(reason, now)
+
+    def _force(self, reason: str, now: float, resume: bool = False) -> list[Op] | None:
+        """Insert the tags that end thinking; None when there is nothing to insert (r1's
+        tagless answer is next anyway) unless `resume`: the text was cut, so the backend's
+        generation no longer matches it and must be restarted regardless."""
+        shaper = self.shapers[0]
+        text = forced_text(shaper.open_kind, self._fmt.think_close, self._fmt.answer_open)
+        if not text and not resume:
+            return None
+        self._text += text
+        return shaper.force(text, reason, now)
+
+    async def _resume(self) -> str | None:
+        """Abort the generation and continue from the text so far; a finish reason instead
+        when nothing can follow (no tokens left of max_tokens, or of the context)."""
+        assert self.generation is not None
+        shaper = self.shapers[0]
+        decided = time.monotonic()
+        await self.generation.aclose()
+        params = self.params
+        if params.max_tokens is not None:
+            left = params.max_tokens - shaper.completion_tokens
+            if left <= 0:
+                return "length"
+            params = replace(params, max_tokens=left)
+        before = shaper.completion_tokens
+        try:
+            generation = await self._submit(self._text, params)
+        except APIError as exc:
+            if exc.code == "context_length_exceeded":
+                return "length"
+            raise
+        self.generation = generation
+        self._prefix_tokens = before
+        shaper.forced[-1]["resume_ms"] = round((time.monotonic() - decided) * 1000.0, 3)
+        return None
+
     async def collect(self, on_ops: Callable[[int, list[Op]], object] | None = None) -> None:
         """Non-streaming: run the generation to its end, handing each choice's ops to
         `on_ops` if given."""
-        async for pieces in self.generation:
-            now = time.monotonic()
-            for piece in pieces:
-                ops = self.feed(piece, now)
-                if ops and on_ops is not None:
-                    on_ops(piece.index, ops)
+        async for step in self.steps():
+            if on_ops is not None:
+                for index, ops, _ in step:
+                    if ops:
+                        on_ops(index, ops)
         self.close_unfinished(time.monotonic())
 
     def close_unfinished(self, now: float) -> None:
@@ -64,8 +245,22 @@ class Run:
     def finished(self) -> bool:
         return all(s.finish_reason is not None for s in self.shapers)
 
+    @property
+    def prompt_tokens(self) -> int:
+        """The conversation's prompt tokens. A gateway learns them only from the upstream's
+        final usage, which an aborted stream never sends; a continuation's count includes the
+        reply so far, which we subtract (the forced tags, a few tokens, stay in)."""
+        if self._prompt_tokens:
+            return self._prompt_tokens
+        if self.generation is None:
+            return 0
+        return max(0, self.generation.prompt_tokens - self._prefix_tokens)
+
     def usage(self) -> dict[str, Any]:
-        return usage_dict(self.generation.prompt_tokens, self.shapers)
+        return usage_dict(self.prompt_tokens, self.shapers)
+
+    def timings(self, index: int) -> dict[str, Any]:
+        return self.shapers[index].timings(index)
 
     async def close(self, outcome: str) -> None:
         """Idempotent cleanup; `outcome` goes to the access log."""
@@ -79,6 +274,9 @@ class Run:
                 metrics.observe_choice(shaper, self.t0, end)
             else:
                 metrics.observe_tokens_only(shaper)
+            for forced in shaper.forced:
+                metrics.FORCED_CLOSES.labels(reason=forced["reason"]).inc()
         self._state["usage"] = self.usage()
         self._state["outcome"] = outcome
-        await self.generation.aclose()
+        if self.generation is not None:
+            await self.generation.aclose()

@@ -58,6 +58,11 @@ RESPONSES = Counter("interleaved_responses", "Responses (choices) generated to t
 FORMAT_VALID = Counter("interleaved_format_valid", "Responses that follow the output format")
 THINK_TOKENS = Counter("interleaved_think_tokens", "Completion tokens inside think segments")
 ANSWER_TOKENS = Counter("interleaved_answer_tokens", "Completion tokens outside think segments")
+FORCED_CLOSES = Counter(
+    "interleaved_forced_closes",
+    "Think segments a reasoning budget closed, by the budget field that fired",
+    ["reason"],
+)
 
 
 def observe_choice(shaper: ChoiceShaper, t0: float, end: float) -> None:

@@ -15,6 +15,7 @@ from server.backend import GenerationParams
 from server.errors import APIError
 from server.generation import Run
 from server.prompting import enforce_regex, to_messages
+from server.reasoning_fields import responses_budget
 from server.responses_events import ResponsesEncoder, responses_usage
 from server.schemas import ResponseObject, ResponsesRequest
 from server.state import AppState, check_model
@@ -28,6 +29,7 @@ router = APIRouter()
 async def create_response(body: ResponsesRequest, request: Request) -> Response:
     app: AppState = request.app.state.server
     check_model(app, body.model)
+    budget = responses_budget(body, app.settings)
     if isinstance(body.input, str):
         raw = [("user", body.input)]
     else:
@@ -44,7 +46,7 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
         regex=enforce_regex(app.settings) if body.enforce_format else None,
     )
     try:
-        run = await app.start_run_for(request, messages, params)
+        run = await app.start_run_for(request, messages, params, budget)
     except ClientGone:
         return Response(status_code=499)  # left while queued or in prefill; aborted
     echoed = {
@@ -74,11 +76,9 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
     shaper = run.shapers[0]
     encoder.settle_all()
     status = "incomplete" if shaper.finish_reason == "length" else "completed"
-    usage = responses_usage(
-        run.generation.prompt_tokens, shaper.completion_tokens, shaper.think_tokens
-    )
+    usage = responses_usage(run.prompt_tokens, shaper.completion_tokens, shaper.think_tokens)
     response = ResponseObject.model_validate(
-        encoder.response(status, usage=usage, format_ok=shaper.format_ok())
+        encoder.response(status, usage=usage, format_ok=shaper.format_ok(), timings=run.timings(0))
     )
     return JSONResponse(response.model_dump(mode="json"))
 
@@ -86,22 +86,20 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
 async def _stream(run: Run, encoder: ResponsesEncoder) -> AsyncIterator[str]:
     yield "".join(encoder.start())
     try:
-        async for pieces in run.generation:
-            now = time.monotonic()
+        async for step in run.steps():
             lines: list[str] = []
-            for piece in pieces:
-                ops = run.feed(piece, now)
+            for _, ops, _ in step:
                 if ops:
                     lines += encoder.ops(ops)
             if lines:
                 yield "".join(lines)
         run.close_unfinished(time.monotonic())
         shaper = run.shapers[0]
-        usage = responses_usage(
-            run.generation.prompt_tokens, shaper.completion_tokens, shaper.think_tokens
-        )
+        usage = responses_usage(run.prompt_tokens, shaper.completion_tokens, shaper.think_tokens)
         await run.close("completed")  # first: a client may hang up on the last event
-        yield "".join(encoder.finish(shaper.finish_reason, usage, shaper.format_ok()))
+        yield "".join(
+            encoder.finish(shaper.finish_reason, usage, shaper.format_ok(), run.timings(0))
+        )
     except Exception as exc:
         log.warning("stream failed mid-way: %s: %s", type(exc).__name__, exc, exc_info=exc)
         await run.close("error")

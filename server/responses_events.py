@@ -168,12 +168,16 @@ class ResponsesEncoder:
         return [self._event("response.output_item.done", output_index=out_index, item=item)]
 
     def finish(
-        self, finish_reason: str | None, usage: dict[str, Any], format_ok: bool
+        self,
+        finish_reason: str | None,
+        usage: dict[str, Any],
+        format_ok: bool,
+        timings: dict[str, Any] | None = None,
     ) -> list[str]:
         """Close the last answer (final_answer) and send the terminal response event."""
         lines = self._settle_phase("final_answer")
         status = "incomplete" if finish_reason == "length" else "completed"
-        final = self.response(status, usage=usage, format_ok=format_ok)
+        final = self.response(status, usage=usage, format_ok=format_ok, timings=timings)
         name = "response.incomplete" if status == "incomplete" else "response.completed"
         lines.append(self._event(name, response=final))
         return lines
@@ -188,7 +192,12 @@ class ResponsesEncoder:
         self._settle_phase("final_answer")
 
     def response(
-        self, status: str, *, usage: dict[str, Any] | None = None, format_ok: bool | None = None
+        self,
+        status: str,
+        *,
+        usage: dict[str, Any] | None = None,
+        format_ok: bool | None = None,
+        timings: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": self.response_id,
@@ -206,6 +215,7 @@ class ResponsesEncoder:
             "error": None,
             "usage": usage,
             "format_ok": format_ok,
+            "timings": timings,
             **self.request_fields,
         }
         return body

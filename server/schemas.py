@@ -11,6 +11,11 @@ Extensions to OpenAI's shapes (all additive, so unmodified OpenAI clients keep w
   - message `answers` (list of `AnswerInfo`) and choice `format_ok` (bool) when not streaming.
   - message / delta `reasoning` (vLLM's field name) and, with --reasoning-content-field,
     `reasoning_content`.
+  - reasoning controls (`server.reasoning_fields` maps them onto one budget):
+    `reasoning_budget`, `reasoning_effort`, `reasoning`, `include_reasoning`,
+    `chat_template_kwargs.enable_thinking`, `thinking_token_budget`; `AnswerInfo.forced`.
+  - `timings` (`ChoiceTimings`): per choice in the non-streaming body and in the choice's
+    finish chunk; on the Responses object.
 """
 
 from __future__ import annotations
@@ -83,6 +88,37 @@ class StreamOptions(_Strict):
     include_usage: bool = False
 
 
+# -- reasoning controls (request) ---------------------------------------------------------------
+
+Effort = Literal["none", "low", "medium", "high"]
+_Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS_LIMIT)]
+
+
+class ReasoningBudgetField(_Strict):
+    """Our own reasoning limits, every one explicit (all optional; see `server.budgets`)."""
+
+    max_segment_tokens: _Tokens | None = None  # each think segment
+    max_total_tokens: _Tokens | None = None  # all think segments together
+    first_answer_tokens: _Tokens | None = None  # first answer starts by this many tokens
+    first_answer_ms: Annotated[float, Field(ge=0.0, le=86_400_000.0)] | None = None
+
+
+class OpenRouterReasoning(_Strict):
+    """OpenRouter's unified `reasoning` object."""
+
+    effort: Effort | None = None
+    max_tokens: _Tokens | None = None
+    exclude: bool | None = None
+    enabled: bool | None = None
+
+
+class ChatTemplateKwargs(_Strict):
+    """vLLM's `chat_template_kwargs`: only `enable_thinking` means something to this server
+    (the template is the model's own; other keys would be silently lost, so they are 400s)."""
+
+    enable_thinking: bool | None = None
+
+
 class ChatCompletionRequest(_Strict):
     """`POST /v1/chat/completions`. Supported: the fields below.
 
@@ -105,6 +141,13 @@ class ChatCompletionRequest(_Strict):
     stream_options: StreamOptions | None = None
     user: str | None = None
     enforce_format: bool = False
+    # Reasoning controls (`server.reasoning_fields`).
+    reasoning_budget: ReasoningBudgetField | None = None
+    reasoning_effort: Effort | None = None
+    reasoning: OpenRouterReasoning | None = None
+    include_reasoning: bool | None = None
+    chat_template_kwargs: ChatTemplateKwargs | None = None
+    thinking_token_budget: _Tokens | None = None
     # Neutral-only fields (see the docstring).
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
@@ -164,6 +207,41 @@ class AnswerInfo(BaseModel):
     first_token_offset: int  # completion tokens generated before the answer's first text token
     token_offset: int  # completion tokens generated when the answer completed
     complete: bool  # False when the answer's closing tag never arrived
+    forced: bool = False  # a reasoning budget closed the thinking before it and opened it
+
+
+class SegmentTiming(BaseModel):
+    kind: Literal["think", "answer"]
+    tokens: int  # completion tokens of this segment (its tags included)
+
+
+class ForcedClose(BaseModel):
+    """One time a reasoning budget ended thinking: `reason` is the budget field that fired."""
+
+    reason: Literal[
+        "max_segment_tokens", "max_total_tokens", "first_answer_tokens", "first_answer_ms"
+    ]
+    token_offset: int  # completion tokens generated when it fired
+    elapsed_ms: float  # since the request arrived
+    # From the decision to the continuation's first output: what the forced close cost
+    # (abort, prefill of the prompt plus the text so far, one decode step). None when the
+    # response ended there (no tokens left).
+    resume_ms: float | None
+
+
+class ChoiceTimings(BaseModel):
+    """Where one choice's time and tokens went (our extension). Times are ms since the
+    server received the request; None when the event never happened."""
+
+    index: int
+    time_to_first_token_ms: float | None
+    time_to_first_answer_ms: float | None  # first answer *text*
+    answer_ms: list[float]  # each answer's completion, in order
+    think_tokens: int
+    answer_tokens: int
+    segments: list[SegmentTiming]
+    forced_closes: int
+    forced: list[ForcedClose] = Field(default_factory=list)
 
 
 class CompletionTokensDetails(BaseModel):
@@ -192,6 +270,7 @@ class ChatChoice(BaseModel):
     logprobs: None = None
     finish_reason: str | None
     format_ok: bool
+    timings: ChoiceTimings | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -220,6 +299,7 @@ class ChunkChoice(BaseModel):
     delta: ChunkDelta
     logprobs: None = None
     finish_reason: str | None = None
+    timings: ChoiceTimings | None = None  # on the chunk with the choice's finish_reason
 
 
 class ChatCompletionChunk(BaseModel):
@@ -266,11 +346,14 @@ class ErrorResponse(BaseModel):
 class InputMessage(BaseModel):
     """An `input` item of the Responses API: a message (type "message" or omitted)."""
 
-    model_config = ConfigDict(extra="ignore")  # id, status, phase echoed back from output items
+    model_config = ConfigDict(extra="ignore")  # id, status echoed back from output items
 
     type: Literal["message"] = "message"
     role: str
     content: str | list[TextPart]
+    # Echoed from our output items: an earlier intermediate ("commentary") or final answer.
+    # Replayed as text like any assistant message; a value outside the two is a 400.
+    phase: Literal["commentary", "final_answer"] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -278,11 +361,19 @@ class InputMessage(BaseModel):
         return "".join(part.text for part in self.content)
 
 
+class ResponsesReasoning(_Strict):
+    """OpenAI's Responses `reasoning`: `effort` is honoured (a total think cap)."""
+
+    effort: Effort | None = None
+    summary: Literal["auto"] | None = None
+
+
 class ResponsesRequest(_Strict):
     """`POST /v1/responses`. Supported: model, input (a string or a list of messages),
     instructions (the system prompt), max_output_tokens, temperature, top_p, seed, stream, user,
-    enforce_format. Neutral-only: store (false), metadata, parallel_tool_calls, service_tier,
-    reasoning (its effort/summary are ignored: the model decides how long it thinks),
+    enforce_format, reasoning.effort and reasoning_budget (see `server.reasoning_fields`).
+    Neutral-only: store (false), metadata, parallel_tool_calls, service_tier, reasoning.summary
+    ("auto" or null: no summaries are written, the think text itself is the reasoning item),
     truncation ("disabled"). Anything else, e.g. tools or previous_response_id, is rejected."""
 
     model: str | None = None
@@ -299,7 +390,8 @@ class ResponsesRequest(_Strict):
     metadata: dict[str, str] | None = None
     parallel_tool_calls: bool | None = None
     service_tier: str | None = None
-    reasoning: dict[str, Any] | None = None
+    reasoning: ResponsesReasoning | None = None
+    reasoning_budget: ReasoningBudgetField | None = None
     truncation: Literal["disabled"] | None = None
 
 
@@ -364,3 +456,4 @@ class ResponseObject(BaseModel):
     tool_choice: Literal["none"] = "none"
     tools: list[Any] = Field(default_factory=list)
     format_ok: bool | None = None  # our extension, as on chat choices
+    timings: ChoiceTimings | None = None  # our extension, on the final response object

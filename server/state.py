@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 
 from server.backend import Backend, GenerationParams, Message
+from server.budgets import NO_BUDGET, ReasoningBudget
 from server.config import Settings
 from server.errors import APIError, engine_dead
 from server.generation import Run
@@ -43,21 +44,32 @@ class AppState:
         self.system_prompt = system_prompt_for(self.settings)
 
     async def start_run(
-        self, messages: list[Message], params: GenerationParams, state: dict[str, Any]
+        self,
+        messages: list[Message],
+        params: GenerationParams,
+        state: dict[str, Any],
+        budget: ReasoningBudget = NO_BUDGET,
     ) -> Run:
         """Admit (or 429) and submit a request; the returned run owns the admission slot."""
         if self.engine_dead:
             raise engine_dead()
         self.admission.enter()
+        run = Run(
+            self.backend, messages, params, self.settings.format, self.admission, state, budget
+        )
         try:
-            generation = await self.backend.generate(messages, params, state["request_id"])
+            await run.start()
         except BaseException:
             self.admission.leave()
             raise
-        return Run(generation, self.settings.format, params.n, state["t0"], self.admission, state)
+        return run
 
     async def start_run_for(
-        self, request: Request, messages: list[Message], params: GenerationParams
+        self,
+        request: Request,
+        messages: list[Message],
+        params: GenerationParams,
+        budget: ReasoningBudget = NO_BUDGET,
     ) -> Run:
         """`start_run`, abandoned if the client disconnects first (raises `ClientGone`).
 
@@ -67,7 +79,7 @@ class AppState:
         """
         state = request.scope["state"]
         try:
-            return await until_disconnect(request, self.start_run(messages, params, state))
+            return await until_disconnect(request, self.start_run(messages, params, state, budget))
         except ClientGone:
             state["outcome"] = "client_disconnected"
             raise

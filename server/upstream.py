@@ -12,6 +12,9 @@ the same events either way. Details:
     `reasoning_content`), that text is wrapped back into think tags before parsing.
   - `enforce_format` is forwarded as vLLM's `structured_outputs: {"regex": ...}`.
   - Upstream 4xx errors caused by the request are passed on; anything else is a 502.
+  - A continuation (a reasoning budget's forced close) sends the reply so far as a last
+    assistant message with vLLM's `continue_final_message: true, add_generation_prompt:
+    false`: gateway budgets need an upstream that supports those (vLLM does).
 """
 
 from __future__ import annotations
@@ -214,11 +217,16 @@ class UpstreamBackend:
         return False  # an unreachable upstream is a 502 per request; it may come back
 
     async def generate(
-        self, messages: list[Message], params: GenerationParams, request_id: str
+        self,
+        messages: list[Message],
+        params: GenerationParams,
+        request_id: str,
+        prefix: str = "",
     ) -> UpstreamGeneration:
+        chat = [{"role": m.role, "content": m.content} for m in messages]
         body: dict[str, Any] = {
             "model": self.upstream_model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": chat,
             "stream": True,
             "stream_options": {"include_usage": True},
             "n": params.n,
@@ -233,6 +241,10 @@ class UpstreamBackend:
         body.update({k: v for k, v in optional.items() if v is not None})
         if params.regex:
             body["structured_outputs"] = {"regex": params.regex}
+        if prefix:
+            chat.append({"role": "assistant", "content": prefix})
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
         request = self._client.build_request(
             "POST",
             f"{self.base}/chat/completions",
