@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from benchmarks.ttft import load, plots, report
+from benchmarks.ttft import budget_sweep, load, plots, report
 from benchmarks.ttft.classify import classify
 from benchmarks.ttft.client import RequestRecord, Target, make_client, request_body, send
 from benchmarks.ttft.launch import Launcher, LaunchError, LaunchSpec, parse_launch
@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--sweep", action="store_true", help="synchronous, rising rates, then saturation"
     )
     g.add_argument("--sweep-steps", type=int, default=4, help="rates between the two ends")
+    g.add_argument(
+        "--budget-sweep",
+        action="append",
+        default=[],
+        metavar="FIELD=V,V,...",
+        help="our server's reasoning_budget FIELD over these values (none: unbudgeted); "
+        "judges Pass@1 and intermediate answers against time to first answer on "
+        "--dataset kk,multihop; repeatable (see benchmarks.ttft.budget_sweep)",
+    )
     g = p.add_argument_group("output")
     g.add_argument("--slo", nargs="+", default=[], metavar="METRIC:MS", help="ttft ttfa tpot e2el")
     g.add_argument("--percentiles", default="90,99", help="comma-separated, besides the median")
@@ -320,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.budget_sweep:
+        return budget_main(parser, args, argv)
     try:
         targets, launches = resolve_targets(args)
         prompts = load_prompts(args.dataset, args.num_prompts, args.seed, args.style)
@@ -363,6 +374,70 @@ def main(argv: list[str] | None = None) -> int:
             )
             for path in plots.plot_run(run, stem):
                 log(f"wrote {path}")
+    return 0
+
+
+def budget_main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
+    """`--budget-sweep`: accuracy against time to first answer (`budget_sweep`)."""
+    datasets = [d.strip() for d in args.dataset.split(",") if d.strip()]
+    try:
+        settings = budget_sweep.parse_sweep(args.budget_sweep)
+        targets, launches = resolve_targets(args)
+        if len(targets) != 1:
+            raise ValueError("--budget-sweep measures one target (our server)")
+        unknown = [d for d in datasets if d not in ("kk", "multihop")]
+        if unknown or not datasets:
+            raise ValueError(
+                f"--budget-sweep needs --dataset kk, multihop or kk,multihop; got {unknown}"
+            )
+        examples = budget_sweep.load_examples(datasets, args.num_prompts, args.seed)
+    except ValueError as e:
+        parser.error(str(e))
+    target = targets[0]
+    output: Path = (
+        args.output or Path("results") / f"budget-sweep-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
+    try:
+        with (
+            _terminate_as_interrupt(),
+            Launcher(output.parent / f"{output.stem}-logs", args.launch_timeout) as launcher,
+        ):
+            for spec in launches:
+                log(f"starting {spec.name}: {' '.join(spec.argv)}")
+                launched = launcher.start(spec, target.base_url)
+                log(f"{spec.name} is healthy at {launched.base_url} (log: {launched.log_path})")
+            resolve_models(targets)
+            results = asyncio.run(budget_sweep.run(target, examples, settings, args))
+    except (LaunchError, ValueError) as e:
+        log(f"error: {e}")
+        return 2
+    except KeyboardInterrupt:
+        log("interrupted; launched servers were stopped")
+        return 130
+    rows = budget_sweep.summaries(results, datasets)
+    print(budget_sweep.table(rows))
+    report.write_json(
+        output,
+        {
+            "harness": "benchmarks.ttft --budget-sweep",
+            "command": "python -m benchmarks.ttft " + shlex.join(argv),
+            "date": time.strftime("%Y%m%d-%H%M%S"),
+            "target": {"name": target.name, "base_url": target.base_url, "model": target.model},
+            "datasets": datasets,
+            "num_prompts": args.num_prompts,
+            "max_tokens": args.max_tokens,
+            "temperature": args.temperature,
+            "style": args.style,
+            "extra_body": target.extra_body,
+            "cpu_count": os.cpu_count(),
+            "loadavg_end": list(os.getloadavg()),
+            "summaries": rows,
+            "errors": [o.error for r in results for o in r.outcomes if o.error][:20],
+        },
+    )
+    log(f"wrote {output}")
+    if not args.no_plots:
+        log(f"wrote {budget_sweep.plot(rows, output.with_suffix('.png'))}")
     return 0
 
 
