@@ -128,3 +128,23 @@ def test_budget_sweep_rejects_what_it_cannot_measure(tmp_path: Path) -> None:
         with pytest.raises(SystemExit) as caught:
             cli.main([*base, *extra])
         assert caught.value.code == 2
+
+
+def test_forced_close_harness_reads_decode_steps_and_resume_times() -> None:
+    from benchmarks.forced_close import measure
+    from benchmarks.ttft.prompts import load_prompts
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        budgeted = "reasoning_budget" in json.loads(request.content)
+        forced = [{"resume_ms": 120.0}, {"resume_ms": None}] if budgeted else []
+        timings = {"time_to_first_token_ms": 0.0, "forced": forced}
+        return httpx.Response(
+            200,
+            json={"choices": [{"timings": timings}], "usage": {"completion_tokens": 11}},
+        )
+
+    prompts = load_prompts("builtin", 2)
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        decode, resume = measure(client, "http://x/v1/chat/completions", prompts, 16, 8)
+    assert len(decode) == 2 and all(d >= 0 for d in decode)
+    assert resume == [120.0, 120.0]  # a close that ended the response has no resume time
