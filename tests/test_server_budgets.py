@@ -13,10 +13,12 @@ The exact behaviour, token for token, is in test_server_budgets_app.py (a script
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from conftest import ServerProcess, start_server
 
 from server.schemas import ChatCompletion, ChatCompletionChunk, ResponseObject
 
@@ -148,3 +150,58 @@ def test_responses_effort_is_a_total_cap(server: Any) -> None:
     messages = [item for item in body.output if item.type == "message"]
     assert messages[0].answer is not None and messages[0].answer.forced
     assert json.loads(body.model_dump_json())["timings"]["index"] == 0
+
+
+# -- gateway mode: vLLM's own server as the upstream -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """vLLM's OpenAI server on the shipped model (the adapter merged, as our server serves
+    it), so the upstream thinks as long as the session server does."""
+    from modelprep import ensure_base_model, shipped_adapter_dir
+    from server.adapters import merged_model_dir
+
+    adapter = shipped_adapter_dir()
+    if adapter is None:
+        pytest.skip("no shipped adapter")
+    merged = merged_model_dir(ensure_base_model(), adapter)
+    proc = start_server(
+        "--model", str(merged), "--served-model-name", "shipped-upstream",
+        "--enforce-eager", "--max-model-len", "2048", "--kv-cache-memory-bytes", str(1 << 30),
+        module="vllm.entrypoints.openai.api_server", name="vllm-shipped", new_session=True,
+        log_dir=tmp_path_factory.mktemp("vllm-shipped-logs"),
+    )  # fmt: skip
+    yield proc
+    proc.kill_group()
+
+
+@pytest.fixture(scope="module")
+def budget_gateway(shipped_upstream: ServerProcess, tmp_path_factory: pytest.TempPathFactory):
+    from parsing import INTERLEAVED_INSTRUCTION
+
+    proc = start_server(
+        "--upstream",
+        f"{shipped_upstream.base_url}/v1",
+        "--system-prompt",
+        INTERLEAVED_INSTRUCTION,  # a gateway has no adapter to read the instruction from
+        log_dir=tmp_path_factory.mktemp("budget-gateway-logs"),
+        name="budget-gateway",
+    )
+    yield proc
+    proc.stop()
+
+
+def test_gateway_budgets_continue_through_vllms_continue_final_message(
+    budget_gateway: ServerProcess,
+) -> None:
+    cap = 16
+    body = chat(budget_gateway, 120, reasoning_budget={"max_segment_tokens": cap})
+    choice = body["choices"][0]
+    timings = choice["timings"]
+    assert timings["forced_closes"] >= 1, timings
+    thinks = [s["tokens"] for s in timings["segments"] if s["kind"] == "think"]
+    assert max(thinks) <= cap + TAG_MARGIN, thinks
+    assert choice["message"]["answers"][0]["forced"]
+    assert all(f["resume_ms"] is not None for f in timings["forced"][:-1])
+    assert body["usage"]["prompt_tokens"] > 0

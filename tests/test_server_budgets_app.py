@@ -9,6 +9,7 @@ real engine, with margins, is in test_server_budgets.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from itertools import pairwise
@@ -45,10 +46,11 @@ def next_token(text: str) -> str | None:
 
 
 class ThinkerGeneration:
-    def __init__(self, prefix: str, max_tokens: int | None) -> None:
+    def __init__(self, prefix: str, max_tokens: int | None, delay: float = 0.0) -> None:
         self.prompt_tokens = 7
         self.prefix = prefix
         self.max_tokens = max_tokens
+        self.delay = delay  # seconds per token
         self.closed = False
 
     async def __aiter__(self) -> AsyncIterator[list[Piece]]:
@@ -58,6 +60,8 @@ class ThinkerGeneration:
             if token is None:
                 yield [Piece(0, "", 0, "stop")]
                 return
+            if self.delay:
+                await asyncio.sleep(self.delay)
             text += token
             produced += 1
             cut = self.max_tokens is not None and produced >= self.max_tokens
@@ -73,7 +77,8 @@ class ThinkerBackend:
     model_name = "thinker"
     max_model_len = 4096
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
         self.prefixes: list[str] = []
         self.params: list[GenerationParams] = []
         self.generations: list[ThinkerGeneration] = []
@@ -95,7 +100,7 @@ class ThinkerBackend:
     ) -> ThinkerGeneration:
         self.prefixes.append(prefix)
         self.params.append(params)
-        generation = ThinkerGeneration(prefix, params.max_tokens)
+        generation = ThinkerGeneration(prefix, params.max_tokens, self.delay)
         self.generations.append(generation)
         return generation
 
@@ -208,6 +213,19 @@ def test_first_answer_deadline_in_tokens_forces_the_first_answer_there() -> None
     assert forced[0]["token_offset"] == 10 and forced[0]["resume_ms"] is not None
     assert choice["format_ok"] and choice["finish_reason"] == "stop"
     assert choice["message"]["content"] == "42\n\n42\n\n42"
+
+
+def test_first_answer_deadline_in_ms() -> None:
+    backend = ThinkerBackend(delay=0.01)
+    with client_for(backend) as client:
+        body = chat(client, reasoning_budget={"first_answer_ms": 100})
+    choice = body["choices"][0]
+    forced = choice["timings"]["forced"]
+    assert [f["reason"] for f in forced] == ["first_answer_ms"]
+    assert forced[0]["elapsed_ms"] >= 100
+    first = choice["message"]["answers"][0]
+    assert first["forced"] and 1 <= first["first_token_offset"] < THINK_LEN
+    assert choice["timings"]["time_to_first_answer_ms"] >= 100
 
 
 def test_per_segment_cap_holds_for_every_segment() -> None:
