@@ -55,6 +55,10 @@ class _Collector:
         if value is not None:
             self.total.append((param, value))
 
+    def source(self) -> str:
+        """The field that set a limit, for messages about limits in general."""
+        return self.total[0][0] if self.total else "reasoning_budget"
+
     def resolved(self) -> int | None:
         if not self.total:
             return None
@@ -115,7 +119,9 @@ def chat_budget(body: Any, settings: Settings) -> ReasoningBudget:
     caps.cap("thinking_token_budget", body.thinking_token_budget)
     budget = _explicit(body.reasoning_budget, caps)
     budget = replace(budget, max_total_tokens=caps.resolved(), exclude=bool(exclude))
-    check_honourable(budget, settings, n=body.n, enforce_format=body.enforce_format)
+    check_honourable(
+        budget, settings, n=body.n, enforce_format=body.enforce_format, source=caps.source()
+    )
     return budget
 
 
@@ -126,7 +132,9 @@ def responses_budget(body: Any, settings: Settings) -> ReasoningBudget:
         caps.cap("reasoning.effort", effort_tokens(settings, body.reasoning.effort))
     budget = _explicit(body.reasoning_budget, caps)
     budget = replace(budget, max_total_tokens=caps.resolved())
-    check_honourable(budget, settings, n=1, enforce_format=body.enforce_format)
+    check_honourable(
+        budget, settings, n=1, enforce_format=body.enforce_format, source=caps.source()
+    )
     return budget
 
 
@@ -143,9 +151,15 @@ def _explicit(field: Any, caps: _Collector) -> ReasoningBudget:
 
 
 def check_honourable(
-    budget: ReasoningBudget, settings: Settings, *, n: int, enforce_format: bool
+    budget: ReasoningBudget,
+    settings: Settings,
+    *,
+    n: int,
+    enforce_format: bool,
+    source: str = "reasoning_budget",
 ) -> None:
-    """400 for a budget this server cannot enforce on this request."""
+    """400 for a budget this server cannot enforce on this request; `source` is the field
+    that asked for it (named when the server as a whole cannot)."""
     if not budget.steers:
         return
     fmt = get_format(settings.format)
@@ -153,7 +167,7 @@ def check_honourable(
         raise _error(
             f"reasoning budgets need a model with think tags; this server runs --format "
             f"{settings.format}",
-            "reasoning_budget",
+            source,
             "unsupported",
         )
     if n != 1:

@@ -443,6 +443,7 @@ def test_budgets_need_think_tags_and_responses_reject_unknown_reasoning_fields()
             json={"messages": [{"role": "user", "content": "q"}], "reasoning_effort": "low"},
         )
         assert response.status_code == 400 and "think tags" in response.json()["error"]["message"]
+        assert response.json()["error"]["param"] == "reasoning_effort"
         assert chat(client, reasoning={"exclude": True})["choices"]  # nothing to steer: fine
     with client_for(ThinkerBackend()) as client:
         for reasoning, param in (
