@@ -228,10 +228,20 @@ def test_first_answer_deadline_in_ms() -> None:
     assert choice["timings"]["time_to_first_answer_ms"] >= 100
 
 
+def forced_closes_metric(client: TestClient, reason: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f'interleaved_forced_closes_total{{reason="{reason}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def test_per_segment_cap_holds_for_every_segment() -> None:
     backend = ThinkerBackend()
     with client_for(backend) as client:
+        before = forced_closes_metric(client, "max_segment_tokens")
         body = chat(client, reasoning_budget={"max_segment_tokens": 6})
+        after = forced_closes_metric(client, "max_segment_tokens")
+    assert after - before == ROUNDS
     choice = body["choices"][0]
     timings = choice["timings"]
     assert think_segments(timings) == [6] * ROUNDS
