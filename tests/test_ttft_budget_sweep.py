@@ -47,7 +47,7 @@ def scripted_server(examples: list[Any]) -> tuple[httpx.MockTransport, list[dict
         right = deadline is None or deadline >= 64
         final = ex.final_answer if right else "I do not know"
         answers = [{"text": ex.intermediate_answers[0]}, {"text": final}]
-        forced = [{"reason": "first_answer_tokens"}] if deadline is not None else []
+        forced = [{"reason": "first_answer_tokens", "resume_ms": 7.0}] if deadline else []
         return httpx.Response(
             200,
             json={
@@ -59,6 +59,7 @@ def scripted_server(examples: list[Any]) -> tuple[httpx.MockTransport, list[dict
                         "timings": {
                             "time_to_first_answer_ms": 10.0 * deadline if deadline else 1000.0,
                             "forced_closes": len(forced),
+                            "forced": forced,
                         },
                     }
                 ],
@@ -96,10 +97,12 @@ def test_budget_sweep_cli_writes_the_table_json_and_plot(
             "--output",
             str(output),
             "--no-progress",
+            "--save-detailed",
         ]
     )
     assert code == 0
-    assert len(seen) == 3 * 2 * 3  # settings x datasets x prompts
+    assert len(seen) == 2 * 3 + 3 * 2 * 3  # one warm-up each, then settings x datasets x prompts
+    assert [b["max_tokens"] for b in seen[:6]] == [1] * 6
     budgets = [b.get("reasoning_budget") for b in seen]
     assert {"max_segment_tokens": 40, "first_answer_tokens": 32} in budgets
     assert {"max_segment_tokens": 40} in budgets  # the unbudgeted setting keeps extra_body's
@@ -114,6 +117,11 @@ def test_budget_sweep_cli_writes_the_table_json_and_plot(
         assert rows[dataset, "none"]["median_ttfa_ms"] == 1000.0
         assert rows[dataset, "none"]["intermediate_correct_share"] == 1.0
         assert rows[dataset, "first_answer_tokens=64"]["mean_forced_closes"] == 1.0
+        assert rows[dataset, "first_answer_tokens=64"]["median_resume_ms"] == 7.0
+        assert rows[dataset, "none"]["median_resume_ms"] is None
+    detailed = result["requests"]["first_answer_tokens=32"]
+    assert len(detailed) == 6 and detailed[0]["answers"][-1] == "I do not know"
+    assert detailed[0]["timings"]["forced_closes"] == 1
     assert output.with_suffix(".png").stat().st_size > 1000
     table = capsys.readouterr().out
     assert "| kk | first_answer_tokens=32 | 0.000 |" in table

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import shlex
@@ -433,6 +434,16 @@ def budget_main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv:
             "loadavg_end": list(os.getloadavg()),
             "summaries": rows,
             "errors": [o.error for r in results for o in r.outcomes if o.error][:20],
+            **(
+                {
+                    "requests": {
+                        r.setting.label: [dataclasses.asdict(o) for o in r.outcomes]
+                        for r in results
+                    }
+                }
+                if args.save_detailed
+                else {}
+            ),
         },
     )
     log(f"wrote {output}")
