@@ -28,9 +28,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from tqdm import tqdm
@@ -43,6 +43,8 @@ from benchmarks.ttft.metrics import parse_slos, request_metrics, summarize
 from benchmarks.ttft.prompts import Prompt, PromptError, load_prompts
 from benchmarks.ttft.report import Run, TargetRun
 from benchmarks.ttft.targets import parse_extra_body, parse_target
+
+T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,6 +328,44 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class StopBenchmark(Exception):
+    """The run could not finish (a server failed to launch, Ctrl-C); `code` is the exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def launch_and_run(
+    output: Path,
+    args: argparse.Namespace,
+    targets: Sequence[Target],
+    launches: Sequence[LaunchSpec],
+    work: Callable[[], Coroutine[Any, Any, T]],
+) -> T:
+    """Start the `--launch` servers (logs beside `output`), wait until they are healthy, run
+    `work()` to its end, and stop them however it ends; raises `StopBenchmark` (2: a launch
+    failed; 130: interrupted) after saying why."""
+    try:
+        with (
+            _terminate_as_interrupt(),
+            Launcher(output.parent / f"{output.stem}-logs", args.launch_timeout) as launcher,
+        ):
+            for spec in launches:
+                target = next(t for t in targets if t.name == spec.name)
+                log(f"starting {spec.name}: {' '.join(spec.argv)}")
+                launched = launcher.start(spec, target.base_url)
+                log(f"{spec.name} is healthy at {launched.base_url} (log: {launched.log_path})")
+            resolve_models(targets)
+            return asyncio.run(work())
+    except (LaunchError, ValueError) as e:
+        log(f"error: {e}")
+        raise StopBenchmark(2) from e
+    except KeyboardInterrupt:
+        log("interrupted; launched servers were stopped")
+        raise StopBenchmark(130) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -341,23 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     output: Path = args.output or Path("results") / f"ttft-{time.strftime('%Y%m%d-%H%M%S')}.json"
     try:
-        with (
-            _terminate_as_interrupt(),
-            Launcher(output.parent / f"{output.stem}-logs", args.launch_timeout) as launcher,
-        ):
-            for spec in launches:
-                target = next(t for t in targets if t.name == spec.name)
-                log(f"starting {spec.name}: {' '.join(spec.argv)}")
-                launched = launcher.start(spec, target.base_url)
-                log(f"{spec.name} is healthy at {launched.base_url} (log: {launched.log_path})")
-            resolve_models(targets)
-            runs = asyncio.run(benchmark.run_all())
-    except (LaunchError, ValueError) as e:
-        log(f"error: {e}")
-        return 2
-    except KeyboardInterrupt:
-        log("interrupted; launched servers were stopped")
-        return 130
+        runs = launch_and_run(output, args, targets, launches, benchmark.run_all)
+    except StopBenchmark as stop:
+        return stop.code
     for run in runs:
         print(report.table(run, benchmark.percentiles))
         print()
@@ -399,22 +425,15 @@ def budget_main(parser: argparse.ArgumentParser, args: argparse.Namespace, argv:
         args.output or Path("results") / f"budget-sweep-{time.strftime('%Y%m%d-%H%M%S')}.json"
     )
     try:
-        with (
-            _terminate_as_interrupt(),
-            Launcher(output.parent / f"{output.stem}-logs", args.launch_timeout) as launcher,
-        ):
-            for spec in launches:
-                log(f"starting {spec.name}: {' '.join(spec.argv)}")
-                launched = launcher.start(spec, target.base_url)
-                log(f"{spec.name} is healthy at {launched.base_url} (log: {launched.log_path})")
-            resolve_models(targets)
-            results = asyncio.run(budget_sweep.run(target, examples, settings, args))
-    except (LaunchError, ValueError) as e:
-        log(f"error: {e}")
-        return 2
-    except KeyboardInterrupt:
-        log("interrupted; launched servers were stopped")
-        return 130
+        results = launch_and_run(
+            output,
+            args,
+            targets,
+            launches,
+            lambda: budget_sweep.run(target, examples, settings, args),
+        )
+    except StopBenchmark as stop:
+        return stop.code
     rows = budget_sweep.summaries(results, datasets)
     print(budget_sweep.table(rows))
     report.write_json(
