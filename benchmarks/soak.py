@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import random
-import re
 import sys
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ from typing import Any
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
 from benchmarks.ttft.launch import Launcher, parse_launch
@@ -61,7 +61,6 @@ KINDS = ("chat_stream", "chat", "responses_stream", "malformed")
 KIND_WEIGHTS = (0.5, 0.2, 0.2, 0.1)
 SAMPLE_SECONDS = 2.0
 SETTLE_SECONDS = 3.0
-_GAUGE = re.compile(r"^([a-zA-Z_:]+)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$")
 HELD_GAUGES = (
     "interleaved_requests_in_flight",
     "vllm:num_requests_running",
@@ -179,10 +178,10 @@ async def held_gauges(client: httpx.AsyncClient) -> dict[str, float]:
     """The gauges that count requests still held, read from /metrics (summed over labels)."""
     text = (await client.get("/metrics")).text
     held = dict.fromkeys(HELD_GAUGES, 0.0)
-    for line in text.splitlines():
-        match = _GAUGE.match(line)
-        if match and match.group(1) in held:
-            held[match.group(1)] += float(match.group(2))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in held:
+                held[sample.name] += sample.value
     return held
 
 

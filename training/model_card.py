@@ -50,14 +50,10 @@ def write_model_card(
         "steps": steps,
         "final_metrics": {k: v for k, v in (final_metrics or {}).items() if k in _LOG_KEYS},
         "evaluation": evaluation,
-        "warm_start": _warm_start(cfg),
+        "warm_start": warm_start_of(cfg.to_dict()),
     }
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return render(folder)
-
-
-def _warm_start(cfg: Config) -> dict[str, Any] | None:
-    return warm_start_of(cfg.to_dict())
 
 
 def warm_start_of(cfg: dict[str, Any]) -> dict[str, Any] | None:
