@@ -112,6 +112,12 @@ def test_every_wording_means_the_statement(phrasing: str) -> None:
         "{a} if and only if {b}": "<=>", "{a} exactly when {b}": "<=>",
         "{a} just in case {b}": "<=>", "{a} is equivalent to {b}": "<=>",
         "{a} precisely if {b}": "<=>",
+        "not only {a} but also {b}": "and", "{a}; also, {b}": "and", "{a} and {b} alike": "and",
+        "{a}, or else {b}": "or", "either {a}, or {b}, or both": "or",
+        "one or both of: {a}; {b}": "or",
+        "{a} only if {b}": "->", "{b} provided that {a}": "->", "whenever {a}, {b}": "->",
+        "{a} if, and only if, {b}": "<=>", "{a} when and only when {b}": "<=>",
+        "{a} and {b} are both true or both false": "<=>",
     }  # fmt: skip
     for w in kk_phrasing.TEMPLATES[phrasing].wordings:
         for field, op in (("conj", "and"), ("disj", "or"), ("implies", "->"), ("iff", "<=>")):
@@ -121,7 +127,14 @@ def test_every_wording_means_the_statement(phrasing: str) -> None:
                 assert connectives[meaning[pattern]](a, b) == kk_trace.truth(
                     (op, ("knight", 0), ("knight", 1)), {0: a, 1: b}
                 )
-        knightly = ("truthful", "honest", "tells the truth", "knight", "does not lie")
+        knightly = (
+            "truthful",
+            "truth-teller",
+            "honest",
+            "tells the truth",
+            "knight",
+            "does not lie",
+        )
         assert any(k in w.knight for k in knightly)
         assert not any(k in w.knave for k in ("truthful", "honest", "knight"))
 

@@ -70,6 +70,11 @@ _SEEN_INTROS = (
     "Here is a knights and knaves puzzle. Knights tell only the truth and knaves tell only "
     "lies. The people are {names}.",
     "In a village live knights (truth-tellers) and knaves (liars). You talk to {names}.",
+    "{names} live on an island of knights and knaves. A knight's every statement is true; a "
+    "knave's every statement is false.",
+    "There are {n} people here, {list}. Each one is either a knight, who only tells the truth, "
+    "or a knave, who only tells lies.",
+    "Knights and knaves: a knight always speaks truthfully, a knave never does. Meet {names}.",
 )
 _UNSEEN_INTROS = (
     "Consider {n} residents of a strange island, {names}. A resident is a knight if they "
@@ -94,6 +99,11 @@ _SEEN_SAYS: tuple[str, ...] = (
     "{name}: '{q}.'",
     "{name} says that {i}.",
     "According to {name}, {i}.",
+    '{name} remarks, "{q}."',
+    '{name} answers: "{q}."',
+    "{name} claims that {i}.",
+    'Asked about it, {name} says, "{q}."',
+    "{name} tells you that {i}.",
 )
 _UNSEEN_SAYS: tuple[str, ...] = (
     '{name} insists, "{q}."',
@@ -119,70 +129,75 @@ class Wording:
     iff: str
 
 
-_SEEN_WORDINGS: tuple[Wording, ...] = (
-    Wording(
-        "{x} is a knight",
-        "{x} is a knave",
-        "{x} is not a knight",
-        "{x} is not a knave",
-        "{a} and {b}",
-        "{a} or {b}",
-        "if {a} then {b}",
-        "{a} if and only if {b}",
-    ),
-    Wording(
-        "{x} is a knight",
-        "{x} is a knave",
-        "{x} is not a knight",
-        "{x} is not a knave",
-        "both {a} and {b}",
-        "either {a} or {b}",
-        "if {a}, then {b}",
-        "{a} exactly when {b}",
-    ),
-    Wording(
-        "{x} is a knight",
-        "{x} is a knave",
-        "{x} isn't a knight",
-        "{x} isn't a knave",
-        "{a}, and {b}",
-        "{a}, or {b}",
-        "{b} if {a}",
-        "{a} if and only if {b}",
-    ),
-    Wording(
-        "{x} is truthful",
+# A puzzle's roles and its connectives are chosen independently, so every role wording meets
+# every connective wording: the model has to read each word, not recognise a fixed set.
+Roles = tuple[str, str, str, str]  # knight, knave, not knight, not knave; "{x}" is the person
+Connectives = tuple[str, str, str, str]  # and, or, if-then, iff; "{a}" and "{b}" the parts
+
+_SEEN_ROLES: tuple[Roles, ...] = (
+    ("{x} is a knight", "{x} is a knave", "{x} is not a knight", "{x} is not a knave"),
+    ("{x} is a knight", "{x} is a knave", "{x} isn't a knight", "{x} isn't a knave"),
+    ("{x} is truthful", "{x} is a liar", "{x} is not truthful", "{x} is not a liar"),
+    (
+        "{x} is a truth-teller",
         "{x} is a liar",
-        "{x} is not truthful",
+        "{x} is not a truth-teller",
         "{x} is not a liar",
-        "{a} and {b}",
-        "{a} or {b}",
-        "if {a} then {b}",
-        "{a} just in case {b}",
+    ),
+    (
+        "{x} is one of the knights",
+        "{x} is one of the knaves",
+        "{x} is not one of the knights",
+        "{x} is not one of the knaves",
     ),
 )
-_UNSEEN_WORDINGS: tuple[Wording, ...] = (
-    Wording(
-        "{x} is honest",
-        "{x} is a knave",
-        "{x} is no knight",
-        "{x} is no knave",
+_SEEN_CONNECTIVES: tuple[Connectives, ...] = (
+    ("{a} and {b}", "{a} or {b}", "if {a} then {b}", "{a} if and only if {b}"),
+    ("both {a} and {b}", "either {a} or {b}", "if {a}, then {b}", "{a} exactly when {b}"),
+    ("{a}, and {b}", "{a}, or {b}", "{b} if {a}", "{a} if and only if {b}"),
+    ("{a} and {b}", "{a} or {b}", "if {a} then {b}", "{a} just in case {b}"),
+    (
+        "not only {a} but also {b}",
+        "{a}, or else {b}",
+        "{a} only if {b}",
+        "{a} if, and only if, {b}",
+    ),
+    (
+        "{a}; also, {b}",
+        "either {a}, or {b}, or both",
+        "{b} provided that {a}",
+        "{a} when and only when {b}",
+    ),
+    (
+        "{a} and {b} alike",
+        "one or both of: {a}; {b}",
+        "whenever {a}, {b}",
+        "{a} and {b} are both true or both false",
+    ),
+)
+_UNSEEN_ROLES: tuple[Roles, ...] = (
+    ("{x} is honest", "{x} is a knave", "{x} is no knight", "{x} is no knave"),
+    ("{x} tells the truth", "{x} lies", "{x} does not tell the truth", "{x} does not lie"),
+)
+_UNSEEN_CONNECTIVES: tuple[Connectives, ...] = (
+    (
         "{a} and also {b}",
         "at least one of these is true: {a}, {b}",
         "{a} implies {b}",
         "{a} is equivalent to {b}",
     ),
-    Wording(
-        "{x} tells the truth",
-        "{x} lies",
-        "{x} does not tell the truth",
-        "{x} does not lie",
-        "{a} as well as {b}",
-        "{a} or {b} (or both)",
-        "assuming {a}, {b}",
-        "{a} precisely if {b}",
-    ),
+    ("{a} as well as {b}", "{a} or {b} (or both)", "assuming {a}, {b}", "{a} precisely if {b}"),
 )
+
+
+def _wordings(
+    roles: tuple[Roles, ...], connectives: tuple[Connectives, ...]
+) -> tuple[Wording, ...]:
+    return tuple(dict.fromkeys(Wording(*r, *c) for r in roles for c in connectives))
+
+
+_SEEN_WORDINGS = _wordings(_SEEN_ROLES, _SEEN_CONNECTIVES)
+_UNSEEN_WORDINGS = _wordings(_UNSEEN_ROLES, _UNSEEN_CONNECTIVES)
 
 _SEEN_CLOSINGS = (
     "So who is a knight and who is a knave?",
@@ -191,6 +206,9 @@ _SEEN_CLOSINGS = (
     "Which of them are knights, and which are knaves?",
     "Can you tell who is a knight and who is a knave?",
     "Identify every knight and every knave.",
+    "Decide for each person whether they are a knight or a knave.",
+    "Who are the knights, and who are the knaves?",
+    "What is each of them, knight or knave?",
 )
 _UNSEEN_CLOSINGS = (
     "Work out who tells the truth and who lies.",
