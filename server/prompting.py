@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelprep import adapter_style, shipped_adapter_dir
-from parsing import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
 from server.backend import Message
 from server.config import Settings
 from server.errors import APIError
+from tasks.prompts import INSTRUCTIONS
 
 # "developer" is OpenAI's newer name for the system role; the chat template only knows system.
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -34,11 +34,12 @@ def system_prompt_for(settings: Settings) -> str | None:
         return settings.system_prompt
     if settings.format != "interleaved":
         return None
-    # A think-answer adapter (the baseline twin) is served under the instruction it learned.
+    # An adapter is served under the instruction of the style it learned (the think-answer
+    # baseline twin under the think-answer one); an adapter of unknown style, or none, under
+    # the interleaved instruction.
     adapter = served_adapter(settings)
-    if adapter is not None and adapter_style(adapter) == "think_answer":
-        return THINK_ANSWER_INSTRUCTION
-    return INTERLEAVED_INSTRUCTION
+    style = adapter_style(adapter) if adapter is not None else None
+    return INSTRUCTIONS.get(style or "interleaved", INSTRUCTIONS["interleaved"])
 
 
 def served_adapter(settings: Settings) -> Path | None:

@@ -1,4 +1,12 @@
-"""Datasets with intermediate ground truths, all as `Example` records.
+"""What is asked, and what counts as correct: torch-free, importing only `parsing` and the
+standard library, shared by training, the server and the benchmarks.
+
+- Datasets with intermediate ground truths, all as `Example` records (`example`): generated
+  ones through `generate` (the registry below) and local files through `load` (`loaders`).
+- `prompts`: the instruction of each output style (`INSTRUCTIONS`), the chat messages
+  (`build_messages`) and the SFT targets of both styles.
+- `judging`: answer normalization, the verdict on a response (`judge_response`) and the exact
+  matching of intermediate answers, the rules training's rewards and evaluation share.
 
 Generated (deterministic by seed, split by content hash so held-out items never reach
 training): `kk` (knights and knaves), `multihop` (MuSiQue-shaped, fictional world),
@@ -11,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from training.data import arithmetic, knights_knaves, multihop
-from training.data.example import ANSWER_TYPES, SPLITS, Example, read_jsonl, write_jsonl
-from training.data.loaders import LOADERS, load
-from training.data.splits import assert_disjoint, check_split, dedupe, split_of
+from tasks import arithmetic, knights_knaves, multihop
+from tasks.example import ANSWER_TYPES, SPLITS, Example, read_jsonl, write_jsonl
+from tasks.judging import judge_response
+from tasks.loaders import LOADERS, load
+from tasks.prompts import INSTRUCTIONS, STYLES, build_messages
+from tasks.splits import assert_disjoint, check_split, dedupe, split_of
 
 GENERATORS: dict[str, Callable[..., list[Example]]] = {
     "kk": knights_knaves.generate,
@@ -35,12 +45,16 @@ def generate(
 __all__ = [
     "ANSWER_TYPES",
     "GENERATORS",
+    "INSTRUCTIONS",
     "LOADERS",
     "SPLITS",
+    "STYLES",
     "Example",
     "assert_disjoint",
+    "build_messages",
     "dedupe",
     "generate",
+    "judge_response",
     "load",
     "read_jsonl",
     "split_of",

@@ -1,4 +1,5 @@
-"""`python -m training.data`: write generated or converted datasets as JSONL.
+"""`python -m training.data` (or `python -m tasks`): write generated or converted datasets as
+JSONL.
 
 python -m training.data generate --dataset kk --n 1000 --split train --seed 0 --out kk.jsonl
 python -m training.data generate --dataset kk --n 1000 --people 5 --out kk5.jsonl
@@ -13,16 +14,16 @@ import time
 from collections import Counter
 from typing import Any
 
-from training.data import GENERATORS, LOADERS, SPLITS, generate, load, write_jsonl
+from tasks import GENERATORS, LOADERS, SPLITS, generate, load, write_jsonl
 
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(","))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m tasks") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m training.data",
+        prog=prog,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from training.data.example import Example, content_id
-from training.data.splits import Candidate, draw_distinct
+from tasks.example import Example, content_id
+from tasks.splits import Candidate, draw_distinct
 
 MIN_STEPS, MAX_STEPS = 2, 5
 _PEOPLE = ("Maya", "Tom", "Priya", "Leo", "Ana", "Sam", "Noor", "Ivan", "Ruth", "Kenji")

@@ -1,4 +1,4 @@
-"""The one record every dataset in `training` produces, and its JSONL form.
+"""The one record every dataset in `tasks` produces, and its JSONL form.
 
 Generators (knights and knaves, multi-hop, arithmetic) and loaders (MuSiQue, generic JSONL,
 GPQA, MMLU, MATH) all return `Example`s, so templates, rewards and the trainer never look at a
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-# How a final answer is compared with the ground truth (see training.rewards):
+# How a final answer is compared with the ground truth (see tasks.judging):
 #   "text"   normalized exact match (case, punctuation, articles, whitespace, number forms)
 #   "number" same as text; says the answer is one number
 #   "kk"     per-person knight/knave assignment, in any order

@@ -56,7 +56,7 @@ def true_false(value: bool) -> str:
 def canonical(stmt: Statement, names: list[str] | tuple[str, ...]) -> str:
     """The one wording the trace restates every statement in, whatever the question said:
     the generator's plain rendering, with "iff" for equivalence (two tokens fewer a row)."""
-    from training.data.knights_knaves import render
+    from tasks.knights_knaves import render
 
     return render(stmt, list(names), iff="iff")
 

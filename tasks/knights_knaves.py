@@ -21,9 +21,9 @@ import random
 from dataclasses import dataclass
 from functools import cache
 
-from training.data import kk_phrasing, kk_trace
-from training.data.example import Example, content_id
-from training.data.splits import Candidate, draw_distinct
+from tasks import kk_phrasing, kk_trace
+from tasks.example import Example, content_id
+from tasks.splits import Candidate, draw_distinct
 
 NAMES: tuple[str, ...] = kk_phrasing.NAMES
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from training.data.example import Example, content_id
+from tasks.example import Example, content_id
 
 LETTERS = "ABCDEFGHIJ"
 

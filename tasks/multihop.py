@@ -22,8 +22,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from training.data.example import Example, content_id
-from training.data.splits import Candidate, draw_distinct
+from tasks.example import Example, content_id
+from tasks.splits import Candidate, draw_distinct
 
 MIN_HOPS, MAX_HOPS = 2, 4
 

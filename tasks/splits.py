@@ -13,7 +13,7 @@ import hashlib
 import random
 from collections.abc import Callable, Iterable
 
-from training.data.example import SPLITS, Example
+from tasks.example import SPLITS, Example
 
 # Percent of the hash space each split owns, in SPLITS order.
 SPLIT_PERCENT: dict[str, int] = {"train": 80, "validation": 10, "test": 10}

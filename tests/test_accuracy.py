@@ -11,9 +11,9 @@ from benchmarks.accuracy import report
 from benchmarks.accuracy.__main__ import _dataset_spec, load_examples
 from benchmarks.accuracy.client import request_body
 from benchmarks.accuracy.judge import failed, judge, response_view
-from training.data import generate
+from tasks import generate
+from tasks.prompts import interleaved_target
 from training.rewards import score
-from training.templates import interleaved_target
 
 KK = generate("kk", 2, split="test", people=(3,), seed=2)[0]
 HOP = generate("multihop", 2, split="test", hops=(2,), seed=2)[0]

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from training.data import arithmetic
-from training.data.splits import assert_disjoint
+from tasks import arithmetic
+from tasks.splits import assert_disjoint
 
 _OPS = {"+": int.__add__, "-": int.__sub__, "×": int.__mul__, "÷": int.__floordiv__}
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from training.data import GENERATORS, Example, dedupe, generate, read_jsonl, split_of, write_jsonl
-from training.data.__main__ import main
-from training.data.splits import assert_disjoint, overlap
+from tasks import GENERATORS, Example, dedupe, generate, read_jsonl, split_of, write_jsonl
+from tasks.__main__ import main
+from tasks.splits import assert_disjoint, overlap
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,10 +78,11 @@ def test_cli_generate(tmp_path: Path) -> None:
     assert exs == generate("kk", 6, "test", seed=2, people=(3, 4))
 
 
-def test_cli_as_module(tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", ["training.data", "tasks"])  # the documented name, the package
+def test_cli_as_module(tmp_path: Path, module: str) -> None:
     out = tmp_path / "arith.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "training.data", "generate", "--dataset", "arithmetic",
+        [sys.executable, "-m", module, "generate", "--dataset", "arithmetic",
          "--n", "5", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from training.data import kk_phrasing
-from training.data import knights_knaves as kk
-from training.data.splits import assert_disjoint, split_of
+from tasks import kk_phrasing
+from tasks import knights_knaves as kk
+from tasks.splits import assert_disjoint, split_of
 
 
 def brute_force(statements: list[kk.Statement]) -> list[tuple[bool, ...]]:

@@ -10,9 +10,9 @@ from itertools import product
 
 import pytest
 
-from training.data import generate, kk_phrasing, kk_trace
-from training.data import knights_knaves as kk
-from training.templates import target
+from tasks import generate, kk_phrasing, kk_trace
+from tasks import knights_knaves as kk
+from tasks.prompts import target
 
 ROW = re.compile(r"^(?P<header>[^:]+): (?P<body>.*): (?P<verdict>fits|fails)\.$")
 

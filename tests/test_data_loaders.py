@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from training.data import load
-from training.data.loaders import last_boxed, load_gpqa, load_math, load_mmlu, load_musique
+from tasks import load
+from tasks.loaders import last_boxed, load_gpqa, load_math, load_mmlu, load_musique
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> Path:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from training.data import multihop
-from training.data.splits import assert_disjoint, split_of
+from tasks import multihop
+from tasks.splits import assert_disjoint, split_of
 
 
 @pytest.mark.parametrize("hops", [2, 3, 4])

@@ -10,11 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parsing import parse
-from training.data import Example, generate
-from training.rewards import (
-    RewardConfig,
-    batch_gate_open,
-    intermediate_reward,
+from tasks import Example, generate
+from tasks.judging import (
     judge_final,
     judge_response,
     kk_assignment,
@@ -22,11 +19,16 @@ from training.rewards import (
     match_steps,
     normalize_answer,
     normalize_math,
+)
+from tasks.prompts import interleaved_target, think_answer_target
+from training.rewards import (
+    RewardConfig,
+    batch_gate_open,
+    intermediate_reward,
     score,
     score_batch,
     summarize,
 )
-from training.templates import interleaved_target, think_answer_target
 
 H3 = 1 + 1 / 2 + 1 / 3  # 11/6
 
@@ -180,7 +182,7 @@ def test_negation_is_no_claim_not_even_of_the_other_role() -> None:
 
 
 def test_answer_form_hint_copied_scores_nothing_on_an_all_knight_puzzle() -> None:
-    hint = "(1) Name is a knight/knave (2) ... for every inhabitant."  # training/templates.py
+    hint = "(1) Name is a knight/knave (2) ... for every inhabitant."  # tasks/prompts.py
     filled = "(1) Zoey is a knight/knave (2) Oliver is a knight/knave (3) Aurora is a knight/knave"
     spaced = "Zoey is a knight / knave, Oliver is a knight / knave, Aurora is a knight / knave"
     for text in (hint, filled, spaced):

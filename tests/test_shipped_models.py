@@ -14,9 +14,9 @@ from modelprep import (
     adapter_style,
     shipped_adapter_dir,
 )
-from training.data import generate
-from training.rewards import judge_final
-from training.templates import build_messages
+from tasks import generate
+from tasks.judging import judge_final
+from tasks.prompts import build_messages
 
 MAX_ADAPTER_BYTES = 50 * 1024 * 1024
 

@@ -12,16 +12,15 @@ from hypothesis import strategies as st
 
 from parsing import parse
 from parsing.instructions import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
-from training.data import Example, generate
-from training.templates import (
-    apply_template,
+from tasks import Example, generate
+from tasks.prompts import (
     build_messages,
     interleaved_target,
-    sft_pair,
     target,
     think_answer_target,
     user_prompt,
 )
+from training.templates import apply_template, sft_pair
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / ".cache" / "models" / "SmolLM2-135M-Instruct"
 DATASETS = ("kk", "multihop", "arithmetic")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tasks import generate, write_jsonl
 from training.checkpoint import (
     EpochSampler,
     latest_checkpoint,
@@ -17,7 +18,6 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.config import Config, load_examples, parse_overrides
-from training.data import generate, write_jsonl
 from training.logs import StepLog, read_log
 from training.model_card import add_evaluation, write_model_card
 from training.plot import plot_log

@@ -42,8 +42,8 @@ def test_vllm_rollout_follows_the_policy() -> None:
 def _check(sync: str) -> dict[str, list[int]]:
     import torch
 
+    from tasks import generate
     from training.config import Config
-    from training.data import generate
     from training.model import base_model_path, load_policy, load_tokenizer
     from training.rl.rollout import VLLMRollout
     from training.templates import apply_template

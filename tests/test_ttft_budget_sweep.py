@@ -14,7 +14,7 @@ import pytest
 from benchmarks.ttft import __main__ as cli
 from benchmarks.ttft import budget_sweep
 from benchmarks.ttft.budget_sweep import Setting, parse_sweep
-from training.data import generate
+from tasks import generate
 
 
 def test_parse_sweep_settings() -> None:

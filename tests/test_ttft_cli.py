@@ -113,7 +113,6 @@ def test_prompt_sources(tmp_path: Path) -> None:
 
 
 def test_generated_prompts_come_from_the_held_out_split() -> None:
-    pytest.importorskip("training.data")
     prompts = load_prompts("kk", 3, seed=5)
     assert len({p.id for p in prompts}) == 3
     assert prompts == load_prompts("kk", 3, seed=5)

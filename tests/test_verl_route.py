@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.data import generate
+from tasks import generate
+from tasks.prompts import build_messages, interleaved_target
 from training.rewards import RewardConfig, score, score_batch
-from training.templates import build_messages, interleaved_target
 from training.verl import reward
 from training.verl.export import (
     example_from_ground_truth,

@@ -12,7 +12,7 @@
 config's out_dir (a fresh run otherwise). SIGTERM stops a run like Ctrl-C: the rollout engine's
 worker processes are shut down with it, and `--resume` continues from the newest checkpoint.
 Training, data export and measurements: see `training/configs/`, `python -m training.verl`,
-`python -m benchmarks.training_speed`.
+`python -m training.rollout_speed`.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
+from tasks.prompts import STYLES
 from training.rewards import GATES, VARIANTS, RewardConfig
-from training.templates import STYLES
 
 MODES = ("sft", "rl")
 ESTIMATORS = ("gae", "grpo", "reinforce_plus_plus")  # veRL's names (algorithm.adv_estimator)
@@ -208,7 +208,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 def load_examples(sources: list[dict[str, Any]]) -> list[Any]:
     """The examples the `data` sources name, in order: generated ones (deterministic by seed)
     or Example JSONL files."""
-    from training.data import generate, read_jsonl
+    from tasks import generate, read_jsonl
 
     examples = []
     for source in sources:

@@ -1,6 +1,6 @@
 """Tokens per second of RL rollouts (transformers generate vs vLLM) and of the update step.
 
-    python -m benchmarks.training_speed [--prompts 4] [--n 8] [--max-new-tokens 256]
+    python -m training.rollout_speed [--prompts 4] [--n 8] [--max-new-tokens 256]
         [--update-batch 8] [--update-len 256] [--backends hf,hf-unmerged,vllm-merged,vllm-lora]
         [--output results/training_speed.json]
 
@@ -16,7 +16,8 @@ own code: `training.rl.rollout` backends and `training.rl.losses.forward`.
   `--update-len` tokens (half prompt, half response); tokens/s counts every token processed.
   Measured again while a vLLM engine is alive, because in training the two share the cores.
 
-This imports `training` (it measures the trainer, not a server).
+It measures the trainer, not a server, so it lives in `training` (formerly
+`python -m benchmarks.training_speed`; same flags, same output file).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _policy(seed: int) -> tuple[Any, Any, Path]:
 
 
 def _prompts(tokenizer: Any, count: int) -> list[list[int]]:
-    from training.data import generate
+    from tasks import generate
     from training.templates import apply_template
 
     examples = generate("kk", count, split="train", seed=0, people=(3, 4))
@@ -106,7 +107,7 @@ def measure_rollout(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.training_speed",
+        prog="python -m training.rollout_speed",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -11,10 +11,10 @@ Like every benchmark it talks to the model over HTTP (OpenAI chat completions), 
 our server, vLLM's own server or anything compatible; `--launch` starts a server (e.g. on a
 trained checkpoint) for the run and stops it afterwards.
 
-One deliberate exception to "benchmarks only speak HTTP": the questions and their judging come
-from `training.data` (the generators' held-out `test` split, or Example JSONL) and
-`training.rewards` (the exact-match rules the rewards use), so evaluation and training can never
-disagree on what "correct" means. Nothing else from `training` (no torch) is imported.
+Besides HTTP it imports only `tasks` and `parsing`: the questions come from `tasks` (the
+generators' held-out `test` split, or Example JSONL) and their judging from `tasks.judging` (the
+exact-match rules training's rewards use too), so evaluation and training can never disagree on
+what "correct" means. Nothing from `training` (no torch) is imported.
 
 Metrics (each response judged against its example):
 - pass_at_1: the final answer (last answer segment) is correct, one sample per question.

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.accuracy import client, report
-from training.data import generate, read_jsonl
-from training.data.example import Example
+from tasks import generate, read_jsonl
+from tasks.example import Example
 
 
 def _dataset_spec(text: str) -> tuple[str, int, dict[str, Any]]:

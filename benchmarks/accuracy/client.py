@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from benchmarks.accuracy.judge import Judged, failed, judge, response_view
-from training.data.example import Example
-from training.templates import build_messages
+from tasks.example import Example
+from tasks.prompts import build_messages
 
 
 def request_body(

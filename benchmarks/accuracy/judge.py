@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from parsing import parse
-from training.data.example import Example
-from training.rewards import intermediate_equal, judge_response, match_steps
+from tasks.example import Example
+from tasks.judging import intermediate_equal, judge_response, match_steps
 
 ANSWER_OPEN = "<answer>"
 
@@ -28,7 +28,7 @@ class Judged:
     completion_tokens: int | None = None
     latency_s: float | None = None
     error: str | None = None
-    final_status: str | None = None  # training.rewards.judge_response's verdict
+    final_status: str | None = None  # tasks.judging.judge_response's verdict
     cut: bool = False  # generation stopped at max_tokens (finish_reason "length")
     # Answers before the final one, and how many of them equal some intermediate ground truth
     # (the precision of what the user is shown early, beside `intermediate_matched`'s recall).
@@ -96,7 +96,7 @@ def _first_answer_position(text: str) -> float | None:
 
 
 def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> Judged:
-    """Correct is `training.rewards.judge_response`'s verdict on the view's answers and format
+    """Correct is `tasks.judging.judge_response`'s verdict on the view's answers and format
     (the same one `training.rewards.score` gives), so an invalid format is never correct."""
     answers = view["answers"]
     final = answers[-1] if answers else None

@@ -133,7 +133,7 @@ class SettingResult:
 
 def load_examples(datasets: list[str], num_prompts: int, seed: int) -> list[Any]:
     """`num_prompts` held-out examples of each generated dataset (kk, multihop)."""
-    from training.data import generate
+    from tasks import generate
 
     examples = []
     for name in datasets:

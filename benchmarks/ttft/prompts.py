@@ -1,9 +1,8 @@
 """Where the prompts come from: `--dataset kk|multihop|jsonl:PATH|builtin`.
 
-- kk / multihop: the project's own generators (`training.data`), held-out `test` split, so no
-  prompt was seen in training; chat messages built by `training.templates.build_messages` (the
-  interleaved or think-answer system instruction, then the question). Imported lazily: the
-  harness runs without the training package for the other sources.
+- kk / multihop: the project's own generators (`tasks`), held-out `test` split, so no
+  prompt was seen in training; chat messages built by `tasks.build_messages` (the
+  interleaved or think-answer system instruction, then the question).
 - jsonl:PATH: one chat request per line, `{"messages": [...]}`, optionally `"max_tokens"` and
   `"id"`. Lines are used in order and cycled when fewer than --num-prompts.
 - builtin: a few multi-step questions with the system instruction, so the harness works with
@@ -17,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parsing import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
+from tasks import INSTRUCTIONS, build_messages, generate
 
-STYLES = {"interleaved": INTERLEAVED_INSTRUCTION, "think_answer": THINK_ANSWER_INSTRUCTION}
+STYLES = INSTRUCTIONS  # style -> system instruction, the one map in `tasks.prompts`
 GENERATED = ("kk", "multihop")
 
 BUILTIN_QUESTIONS: tuple[str, ...] = (
@@ -50,7 +49,7 @@ class Prompt:
 
 
 class PromptError(ValueError):
-    """A prompt source that cannot deliver (bad file, missing package); the CLI prints it."""
+    """A prompt source that cannot deliver (a bad file, an unknown source); the CLI prints it."""
 
 
 def load_prompts(
@@ -70,15 +69,6 @@ def load_prompts(
 
 
 def generated(dataset: str, num_prompts: int, seed: int, style: str) -> list[Prompt]:
-    try:
-        from training.data import generate
-        from training.templates import build_messages
-    except ImportError as e:
-        raise PromptError(
-            f"--dataset {dataset} needs the project's generators (training.data, "
-            f"training.templates), which failed to import: {e}. Use --dataset builtin or "
-            "jsonl:PATH instead."
-        ) from e
     examples = generate(dataset, num_prompts, split="test", seed=seed)
     return [Prompt(id=ex.id, messages=build_messages(ex, style)) for ex in examples]
 

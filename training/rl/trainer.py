@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from tasks.example import Example
 from training.checkpoint import (
     EpochSampler,
     begin_run,
@@ -33,7 +34,6 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.config import Config, load_examples
-from training.data.example import Example
 from training.logs import LOG_FILE, StepLog
 from training.model import (
     ValueHead,

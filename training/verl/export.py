@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.data.example import Example
-from training.templates import build_messages
+from tasks.example import Example
+from tasks.prompts import build_messages
 
 ABILITY = {
     "kk": "logic",
