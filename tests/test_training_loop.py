@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,8 +27,10 @@ from training.model import (
     load_policy,
     load_reference,
     load_tokenizer,
+    lr_factor,
     make_optimizer,
 )
+from training.rl import estimators
 from training.rl import trainer as rl
 from training.rl.losses import forward, make_batch
 from training.rl.update import Models, update
@@ -102,8 +105,35 @@ def test_sft_stop_at_step_ends_early_on_the_full_schedule(tiny_model: Path, tmp_
     whole = read_log(tmp_path / "whole" / "log.jsonl")
     # The same learning rates as the first two steps of the whole run: the schedule spans 4.
     assert [r["lr"] for r in log] == [r["lr"] for r in whole[:2]]
+    # Each step logs the rate it trained with (step s uses the schedule's factor at s - 1).
+    factor = lr_factor(full)
+    assert [r["lr"] for r in whole] == [pytest.approx(full.lr * factor(s)) for s in range(4)]
     assert latest_checkpoint(tmp_path / "cut").name.endswith("2")
     assert train(cfg, resume=True) == tmp_path / "cut" / "adapter"  # finished: kept as it is
+
+
+def test_sft_resumes_a_checkpoint_of_the_earlier_layout(tiny_model: Path, tmp_path: Path) -> None:
+    """SFT checkpoints used to have no `value_head` key; such a run resumes and redoes the
+    steps after its checkpoint exactly as they were."""
+    from training.sft import train
+
+    out = tmp_path / "sft"
+    cfg = tiny_config(tiny_model, out, mode="sft", max_steps=3, keep_checkpoints=5)
+    train(cfg)
+    first = read_log(out / "log.jsonl")
+    for _, folder in list_checkpoints(out)[1:]:
+        shutil.rmtree(folder)
+    (state_file,) = list_checkpoints(out)[0][1].glob("state.pt")
+    state = torch.load(state_file, weights_only=False)
+    assert state["value_head"] is None and state["prev_accuracy"] is None
+    del state["value_head"]
+    torch.save(state, state_file)
+    train(cfg, resume=True)
+    log = read_log(out / "log.jsonl")
+    assert [r["step"] for r in log] == [1, 2, 3]
+    for redone, original in zip(log[1:], first[1:], strict=True):
+        for key in ("loss", "lr", "epoch", "target_tokens"):
+            assert redone[key] == pytest.approx(original[key], rel=1e-4), key
 
 
 def test_left_padding_does_not_change_log_probs(tiny_model: Path, tmp_path: Path) -> None:
@@ -151,7 +181,7 @@ def test_sft_steps_write_a_servable_peft_adapter(tiny_model: Path, tmp_path: Pat
     assert (tmp_path / "sft" / "log.jsonl").read_text() == log_before
 
 
-@pytest.mark.parametrize("estimator", ["gae", "grpo", "reinforce_plus_plus"])
+@pytest.mark.parametrize("estimator", estimators.NAMES)
 def test_rl_estimator_runs_with_finite_losses(
     tiny_model: Path, tmp_path: Path, estimator: str
 ) -> None:
@@ -171,7 +201,7 @@ def test_rl_estimator_runs_with_finite_losses(
         "rollout_tokens_per_s",
         "update_tokens_per_s",
     ]
-    if estimator == "gae":
+    if estimators.needs_values(estimator):
         keys.append("value_loss")
     for record in log:
         assert finite(record, *[k for k in keys if k != "response_length"])
@@ -185,13 +215,13 @@ def test_rl_estimator_runs_with_finite_losses(
     assert len(read_log(tmp_path / estimator / "log.jsonl")) == 2
     state = load_checkpoint(latest_checkpoint(tmp_path / estimator))
     assert state["prev_accuracy"] == log[1]["accuracy"]
-    assert (state["value_head"] is not None) == (estimator == "gae")
+    assert (state["value_head"] is not None) == estimators.needs_values(estimator)
     assert (adapter / "adapter_model.safetensors").is_file()
 
 
 @pytest.mark.parametrize(
     ("estimator", "lora"),
-    [("gae", True), ("grpo", True), ("reinforce_plus_plus", True), ("gae", False)],
+    [(name, True) for name in estimators.NAMES] + [("gae", False)],
 )
 def test_rl_update_moves_the_policy_and_kl_follows(
     tiny_model: Path, tmp_path: Path, estimator: str, lora: bool
@@ -216,9 +246,9 @@ def test_rl_update_moves_the_policy_and_kl_follows(
         for name, p in policy.named_parameters():
             if "lora_B" in name or (not lora and "mlp" in name):
                 p.add_(torch.randn_like(p) * 0.02)  # away from the reference: KL has a gradient
-    head = ValueHead(64) if estimator == "gae" else None
-    optimizer, scheduler = make_optimizer(cfg, policy, head)
-    models = Models(policy, reference, head, optimizer, scheduler)
+    head = ValueHead(64) if estimators.needs_values(estimator) else None
+    optimizer, _ = make_optimizer(cfg, policy, head)
+    models = Models(policy, reference, head, optimizer)
     batch = make_batch(
         [[5, 6, 7], [5, 6, 7], [9, 10], [9, 10]],
         [[11, 12, 2], [13, 2], [14, 15, 16, 2], [17, 2]],
@@ -235,8 +265,25 @@ def test_rl_update_moves_the_policy_and_kl_follows(
         if p.requires_grad and not torch.equal(p.detach(), before[n])
     ]
     assert moved
-    if estimator == "gae":
+    if estimators.needs_values(estimator):
         assert metrics["value_loss"] > 0.0
+
+
+def test_rl_logs_the_learning_rate_of_its_step_and_stops_at_stop_at_step(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """During warmup the rate changes every step: step s trains with the schedule's factor
+    at s - 1, and that is what its log line says (RL used to log the next step's rate). RL ends
+    at stop_at_step, as SFT does, with the schedule spanning max_steps."""
+    cfg = tiny_config(tiny_model, tmp_path / "warm", warmup_steps=3, max_steps=4, stop_at_step=2)
+    adapter = rl.train(cfg)
+    log = read_log(tmp_path / "warm" / "log.jsonl")
+    assert [r["step"] for r in log] == [1, 2]
+    assert [r["lr"] for r in log] == [pytest.approx(cfg.lr * f) for f in (1 / 4, 2 / 4)]
+    state = load_checkpoint(latest_checkpoint(tmp_path / "warm"))
+    assert state["step"] == 2
+    assert state["scheduler"]["last_epoch"] == 2  # the next step trains at factor(2)
+    assert rl.train(cfg, resume=True) == adapter  # finished at stop_at_step: kept as it is
 
 
 def _wait_for(predicate, timeout: float, process: subprocess.Popen) -> None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+from training.config import ESTIMATORS, Config
 from training.rl import advantages as adv
+from training.rl import estimators
 from training.rl.losses import (
     entropy_from_logits,
     kl_k3,
@@ -89,13 +95,39 @@ def test_reinforce_plus_plus_discounted_returns_then_batch_whitening() -> None:
 
 def test_compute_dispatches_by_verl_name() -> None:
     scores, mask = T([1.0, 0.0]), T([[1, 1], [1, 1]])
-    assert set(adv.ESTIMATORS) == {"gae", "grpo", "reinforce_plus_plus"}
-    a, _ = adv.compute("grpo", scores, mask, [0, 0])
+    assert estimators.NAMES == ("gae", "grpo", "reinforce_plus_plus")  # veRL's names
+    a, _ = estimators.compute("grpo", scores, mask, [0, 0])
     assert a[0, 0] > 0 > a[1, 0]
     with pytest.raises(ValueError, match="values"):
-        adv.compute("gae", scores, mask, [0, 0])
+        estimators.compute("gae", scores, mask, [0, 0])
     with pytest.raises(ValueError, match="unknown estimator"):
-        adv.compute("ppo", scores, mask, [0, 0])
+        estimators.compute("ppo", scores, mask, [0, 0])
+
+
+def test_the_registry_decides_what_each_estimator_needs() -> None:
+    """One table: only gae needs a value head; the config accepts exactly its names."""
+    assert {name for name in estimators.NAMES if estimators.needs_values(name)} == {"gae"}
+    assert ESTIMATORS == estimators.NAMES
+    known = "known: ['gae', 'grpo', 'reinforce_plus_plus']"
+    with pytest.raises(ValueError, match=re.escape(f"unknown estimator 'ppo'; {known}")):
+        estimators.needs_values("ppo")
+    with pytest.raises(ValueError, match=re.escape(f"one of {estimators.NAMES}, got 'ppo'")):
+        Config(estimator="ppo")
+    for name in estimators.NAMES:
+        assert Config(estimator=name).estimator == name
+    # Every registered estimator returns per-token tensors the shape of the mask.
+    scores, mask = T([1.0, 0.0, 2.0]), T([[1, 1, 0], [1, 1, 1], [1, 0, 0]])
+    values = torch.zeros(3, 3)
+    for name in estimators.NAMES:
+        advantages, returns = estimators.compute(name, scores, mask, [0, 0, 1], values)
+        assert advantages.shape == returns.shape == mask.shape
+        assert advantages[mask == 0].abs().sum() == 0
+
+
+def test_the_registry_imports_without_torch() -> None:
+    """The config validates estimator names; importing it must not import torch."""
+    code = "import sys, training.config; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
 
 
 def test_clipped_objective_by_hand() -> None:

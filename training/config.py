@@ -16,9 +16,10 @@ import yaml
 
 from tasks.prompts import STYLES
 from training.rewards import GATES, VARIANTS, RewardConfig
+from training.rl import estimators
 
 MODES = ("sft", "rl")
-ESTIMATORS = ("gae", "grpo", "reinforce_plus_plus")  # veRL's names (algorithm.adv_estimator)
+ESTIMATORS = estimators.NAMES  # veRL's names (algorithm.adv_estimator), from the registry
 ROLLOUTS = ("hf", "vllm")
 VLLM_SYNC = ("lora", "merged")
 DTYPES = ("auto", "float32", "bfloat16")
@@ -74,7 +75,7 @@ class Config:
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
     max_steps: int = 100
-    # SFT: end after this step (0: at max_steps) while the schedule still spans max_steps, as
+    # End after this step (0: at max_steps) while the schedule still spans max_steps, as
     # when a run was cut short for time and is reproduced as it was.
     stop_at_step: int = 0
     batch_size: int = 8  # SFT: sequences per step; RL: prompts per step (x n_samples responses)

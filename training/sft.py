@@ -5,10 +5,12 @@ model does not (0 of 48 base-model samples contained a `<think>` tag), so RL wou
 format penalty. This step trains on targets built from the generators' own reasoning, laid out
 interleaved or think-then-answer (`training.templates.sft_pair`): our documented deviation.
 
-    for step in 1..max_steps:
+    for step in 1..max_steps:                        (the loop itself: `training.loop`)
         batch_size (prompt, target) pairs (seeded order, resumable cursor)
         loss = mean negative log-likelihood of the target tokens (prompt tokens carry no loss)
         AdamW step, warmup then cosine learning rate; log; every save_every steps a checkpoint
+
+`sft_step` in `train` is SFT's part of the loop; the rest is shared with RL.
 """
 
 from __future__ import annotations
@@ -17,31 +19,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from training.checkpoint import (
-    EpochSampler,
-    begin_run,
-    finished_run,
-    latest_checkpoint,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-)
+from training.checkpoint import EpochSampler, begin_run, finished_run
 from training.config import Config, load_examples
-from training.logs import LOG_FILE, StepLog
+from training.loop import Trainee, clip_and_step, last_step, run
 from training.model import (
     autocast,
     base_model_path,
     load_policy,
     load_tokenizer,
-    load_trainable_state,
     make_optimizer,
     pick_device,
-    save_servable,
-    trainable_state,
 )
-from training.model_card import write_model_card
 from training.rl.losses import forward, make_batch
 from training.templates import sft_pair
 
@@ -88,8 +76,7 @@ def micro_batches(
 
 def train(cfg: Config, resume: bool = False) -> Path:
     """Run SFT as configured; returns the servable output folder (`out_dir/adapter`)."""
-    last_step = cfg.stop_at_step or cfg.max_steps
-    if resume and (finished := finished_run(cfg.out_dir, last_step)) is not None:
+    if resume and (finished := finished_run(cfg.out_dir, last_step(cfg))) is not None:
         return finished
     out = begin_run(cfg.out_dir, cfg.to_yaml(), cfg.seed)
     device = pick_device(cfg.device, cfg.num_threads)
@@ -98,79 +85,36 @@ def train(cfg: Config, resume: bool = False) -> Path:
     policy = load_policy(cfg, device)
     optimizer, scheduler = make_optimizer(cfg, policy, None)
     sampler = EpochSampler(len(pairs), cfg.seed)
-    step = 0
-
-    checkpoint = latest_checkpoint(out) if resume else None
-    if checkpoint is not None:
-        state = load_checkpoint(checkpoint)
-        load_trainable_state(policy, state["trainable"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        sampler.restore(state["sampler"])
-        step = state["step"]
-        restore_rng(state["rng"])
-        print(f"resumed from {checkpoint} (step {step})", flush=True)
-
-    log = StepLog(
-        out / LOG_FILE, last_step, resume_step=step, progress=cfg.progress, show=("loss", "lr")
-    )
-    params = [p for p in policy.parameters() if p.requires_grad]
     pad = int(tokenizer.pad_token_id)
-    last: dict[str, Any] = {}
-    try:
-        while step < last_step:
-            step += 1
-            started = time.perf_counter()
-            index = sampler.take(cfg.batch_size)
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum, tokens, target_tokens = 0.0, 0, 0
-            step_targets = sum(len(pairs[i][1]) for i in index)
-            for micro in micro_batches(index, pairs, cfg):
-                batch = make_batch(
-                    [pairs[i][0] for i in micro], [pairs[i][1] for i in micro], pad
-                ).to(device)
-                with autocast(cfg, device):
-                    # The RL forward at temperature 1 gives log p(target token | prefix).
-                    out_ = forward(policy, batch, temperature=1.0)
-                # Token mean over the whole step: every target token weighs the same,
-                # however the step's sequences were grouped into micro-batches.
-                mask = batch.response_mask
-                loss_tokens = -(out_.logprobs * mask).sum()
-                (loss_tokens / step_targets).backward()
-                loss_sum += float(loss_tokens.detach())
-                tokens += int(batch.attention_mask.sum())
-                target_tokens += int(mask.sum())
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
-            optimizer.step()
-            lr = scheduler.get_last_lr()[0]
-            scheduler.step()
-            seconds = time.perf_counter() - started
-            record = {
-                "step": step,
-                "loss": loss_sum / max(1, target_tokens),
-                "grad_norm": grad_norm,
-                "lr": lr,
-                "epoch": sampler.epoch,
-                "tokens": tokens,
-                "target_tokens": target_tokens,
-                "update_tokens_per_s": tokens / seconds,
-                "step_seconds": seconds,
-            }
-            log.write(record)
-            last = record
-            if step % cfg.save_every == 0 or step == last_step:
-                state = {
-                    "trainable": trainable_state(policy),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "sampler": sampler.state(),
-                    "prev_accuracy": None,
-                    "config": cfg.to_dict(),
-                }
-                servable = (lambda f: save_servable(policy, tokenizer, f)) if cfg.lora else None
-                save_checkpoint(out, step, state, servable, keep=cfg.keep_checkpoints)
-    finally:
-        log.close()
-    adapter = save_servable(policy, tokenizer, out / "adapter")
-    write_model_card(adapter, cfg, steps=step, final_metrics=last)
-    return adapter
+
+    def sft_step(step: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        index = sampler.take(cfg.batch_size)
+        loss_sum, tokens, target_tokens = 0.0, 0, 0
+        step_targets = sum(len(pairs[i][1]) for i in index)
+        for micro in micro_batches(index, pairs, cfg):
+            prompt_ids, target_ids = [pairs[i][0] for i in micro], [pairs[i][1] for i in micro]
+            batch = make_batch(prompt_ids, target_ids, pad).to(device)
+            with autocast(cfg, device):
+                # The RL forward at temperature 1 gives log p(target token | prefix).
+                result = forward(policy, batch, temperature=1.0)
+            # Token mean over the whole step: every target token weighs the same, however the
+            # step's sequences were grouped into micro-batches.
+            mask = batch.response_mask
+            loss_tokens = -(result.logprobs * mask).sum()
+            (loss_tokens / step_targets).backward()
+            loss_sum += float(loss_tokens.detach())
+            tokens += int(batch.attention_mask.sum())
+            target_tokens += int(mask.sum())
+        grad_norm = clip_and_step(optimizer, cfg.max_grad_norm)
+        return {
+            "loss": loss_sum / max(1, target_tokens),
+            "grad_norm": grad_norm,
+            "epoch": sampler.epoch,
+            "tokens": tokens,
+            "target_tokens": target_tokens,
+            "update_tokens_per_s": tokens / (time.perf_counter() - started),
+        }
+
+    trainee = Trainee(policy, tokenizer, optimizer, scheduler, sampler)
+    return run(cfg, out, trainee, sft_step, resume=resume, show=("loss", "lr"))

@@ -1,4 +1,5 @@
-"""The three advantage estimators, chosen by name as in veRL (`algorithm.adv_estimator`).
+"""The math of the three advantage estimators; `estimators` names them (veRL's names) and
+says what each needs.
 
 All take per-token tensors of shape [batch, response_len] with a `mask` of the real response
 tokens, and return (advantages, returns) of the same shape, zero where the mask is zero. The
@@ -17,8 +18,7 @@ of one keeps its raw score), so a run here and a veRL run of the same recipe mea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 
@@ -118,40 +118,3 @@ def reinforce_plus_plus(
         returns[:, t] = running
         running = running * mask[:, t]  # nothing flows back across padding
     return masked_whiten(returns, mask) * mask, returns * mask
-
-
-def compute(
-    estimator: str,
-    scores: torch.Tensor,
-    mask: torch.Tensor,
-    group_ids: Sequence[int],
-    values: torch.Tensor | None = None,
-    gamma: float = 1.0,
-    lam: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dispatch by veRL's estimator name."""
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; known: {sorted(ESTIMATORS)}")
-    kwargs: dict[str, Any] = {"gamma": gamma, "lam": lam, "values": values}
-    return ESTIMATORS[estimator](scores, mask, group_ids, **kwargs)
-
-
-def _gae(scores, mask, group_ids, *, values, gamma, lam):  # type: ignore[no-untyped-def]
-    if values is None:
-        raise ValueError("gae needs values (a value head)")
-    return gae(token_rewards(scores, mask), values, mask, gamma, lam)
-
-
-def _grpo(scores, mask, group_ids, *, values, gamma, lam):  # type: ignore[no-untyped-def]
-    return grpo(scores, mask, group_ids)
-
-
-def _rpp(scores, mask, group_ids, *, values, gamma, lam):  # type: ignore[no-untyped-def]
-    return reinforce_plus_plus(token_rewards(scores, mask), mask, gamma)
-
-
-ESTIMATORS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
-    "gae": _gae,
-    "grpo": _grpo,
-    "reinforce_plus_plus": _rpp,
-}

@@ -14,14 +14,14 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from training.config import Config
+from training.loop import clip_and_step
 from training.model import reference_mode
-from training.rl import advantages as adv
+from training.rl import estimators
 from training.rl.advantages import masked_mean
 from training.rl.losses import Batch, forward, kl_k3, policy_loss, value_loss
 
@@ -30,9 +30,8 @@ from training.rl.losses import Batch, forward, kl_k3, policy_loss, value_loss
 class Models:
     policy: nn.Module
     reference: nn.Module | None  # None: the policy with its adapter disabled
-    value_head: nn.Module | None  # gae only
+    value_head: nn.Module | None  # estimators that need values (gae)
     optimizer: torch.optim.Optimizer
-    scheduler: Any
 
 
 @contextlib.contextmanager
@@ -77,7 +76,9 @@ def _reference_pass(m: Models, batch: Batch, cfg: Config) -> torch.Tensor:
 def update(
     m: Models, batch: Batch, scores: torch.Tensor, group_ids: list[int], cfg: Config
 ) -> dict[str, float]:
-    """Train on one rollout batch; returns the step's loss metrics (means over micro-batches)."""
+    """Train on one rollout batch; returns the step's loss metrics (means over micro-batches).
+
+    The learning-rate schedule is stepped by the loop (`training.loop`), once per RL step."""
     start = time.perf_counter()
     device = next(m.policy.parameters()).device
     batch = batch.to(device)
@@ -87,25 +88,28 @@ def update(
     use_kl = cfg.kl_coef > 0.0
     # With one epoch over one mini-batch the pre-update log-probs equal the ones the training
     # forward computes (ratio 1), so that forward's detached output serves as "old" and a whole
-    # no-grad pass is saved. gae needs values before the update, so it always makes the pass.
-    single_pass = cfg.ppo_epochs == 1 and cfg.mini_batch_size >= n and cfg.estimator != "gae"
+    # no-grad pass is saved. An estimator that needs values (gae) needs them before the update,
+    # so it always makes the pass.
+    single_pass = (
+        cfg.ppo_epochs == 1
+        and cfg.mini_batch_size >= n
+        and not estimators.needs_values(cfg.estimator)
+    )
     with _eval(m.policy):  # no dropout in the passes that only measure
         before = {} if single_pass else _old_pass(m, batch, cfg)
         if use_kl:
             before["ref_logprobs"] = _reference_pass(m, batch, cfg)
-    advantages, returns = adv.compute(
+    advantages, returns = estimators.compute(
         cfg.estimator, scores, mask, group_ids, before.get("values"), cfg.gamma, cfg.lam
     )
 
     sums: dict[str, float] = {}
     counts = 0
-    params = [p for g in m.optimizer.param_groups for p in g["params"]]
     grad_norms = []
     for _ in range(cfg.ppo_epochs):
         shuffle = cfg.ppo_epochs > 1 or cfg.mini_batch_size < n
         order = torch.randperm(n).tolist() if shuffle else list(range(n))
         for mini in _chunks(order, cfg.mini_batch_size):
-            m.optimizer.zero_grad(set_to_none=True)
             for micro in _chunks(mini, cfg.micro_batch_size):
                 part = batch.rows(micro)
                 pmask = mask[micro]
@@ -139,9 +143,7 @@ def update(
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
                 counts += 1
-            grad_norms.append(float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)))
-            m.optimizer.step()
-    m.scheduler.step()
+            grad_norms.append(clip_and_step(m.optimizer, cfg.max_grad_norm))
     seconds = time.perf_counter() - start
     tokens = int(batch.attention_mask.sum())
     metrics = {k: v / counts for k, v in sums.items()}
