@@ -93,6 +93,7 @@ def test_shipped_config_set_is_complete() -> None:
         "rl-think-answer",
         "sft-kk-tables",
         "sft-kk-tables-2",
+        "sft-kk-tables-3",
     }
 
 
