@@ -6,8 +6,14 @@ exits 0. Send the signal to this process only; vLLM's worker processes stop with
 
 If the engine dies (its process killed, an error in its loop), requests get 503, running
 streams end with an error chunk, and the process exits with EXIT_ENGINE_DEAD a moment later,
-for a supervisor (systemd, Kubernetes) to restart it. Exit 1: start-up failed; 3: the server
-never started listening.
+for a supervisor (systemd, Kubernetes) to restart it.
+
+Exit codes are decided here only; library code raises `server.startup` exceptions instead:
+0 clean shutdown; 1 a bad setting value (`ConfigError`: an environment variable, the
+--enforce-format-regex expression) or a failure while serving; 2 a command-line problem
+(`UsageError`, printed with the usage line, as argparse does); 3 the server never started
+listening (the backend failed to start, e.g. a `StartupError`; the log says why);
+EXIT_ENGINE_DEAD (4) the engine died.
 """
 
 from __future__ import annotations
@@ -22,11 +28,16 @@ import uvicorn
 
 from server.api import create_app
 from server.backend import Backend
-from server.config import Settings, parse_settings
+from server.config import PROG, Settings, parse_settings
 from server.connections import uvicorn_config
 from server.prompting import check_regex
+from server.startup import ConfigError, UsageError
 from server.state import AppState
 
+EXIT_BAD_VALUE = 1
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_STARTED = 3
 EXIT_ENGINE_DEAD = 4
 
 
@@ -71,14 +82,28 @@ def make_backend(settings: Settings) -> Backend:
     return EngineBackend(settings)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def load_settings(argv: Sequence[str] | None = None) -> Settings:
+    """The settings, checked; a `ConfigError` (or `UsageError`) says what is wrong."""
     settings = parse_settings(argv)
-    configure_logging(settings.log_level)
     if settings.enforce_format_regex:
         try:
             check_regex(settings.enforce_format_regex)
         except Exception as exc:
-            raise SystemExit(f"--enforce-format-regex: not a valid expression: {exc}") from exc
+            raise ConfigError(f"--enforce-format-regex: not a valid expression: {exc}") from exc
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        settings = load_settings(argv)
+    except UsageError as exc:
+        sys.stderr.write(exc.usage)
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        raise SystemExit(EXIT_USAGE) from None
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        raise SystemExit(EXIT_BAD_VALUE) from None
+    configure_logging(settings.log_level)
     app = create_app(settings, make_backend(settings))
     state: AppState = app.state.server
     server = _DrainingServer(uvicorn_config(app, settings), state)
@@ -91,9 +116,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         server.run()
     except Exception as exc:  # e.g. the model could not be prepared
         logging.getLogger("server").error("%s: %s", type(exc).__name__, exc)
-        raise SystemExit(1) from exc
+        raise SystemExit(EXIT_FAILED) from exc
     if not server.started:
-        raise SystemExit(3)
+        raise SystemExit(EXIT_NOT_STARTED)
     if state.engine_dead:
         logging.getLogger("server").error("exiting %d: the engine died", EXIT_ENGINE_DEAD)
         raise SystemExit(EXIT_ENGINE_DEAD)

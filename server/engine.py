@@ -21,6 +21,7 @@ from server.backend import GenerationParams, Message, Piece
 from server.config import Settings
 from server.errors import APIError, engine_dead
 from server.prompting import enforce_regex
+from server.startup import StartupError
 
 log = logging.getLogger("server")
 
@@ -44,11 +45,25 @@ def resolve_model(settings: Settings) -> tuple[str, Path | None]:
     if settings.adapter:
         adapter = Path(settings.adapter)
         if not (adapter / "adapter_config.json").is_file():
-            raise SystemExit(
+            raise StartupError(
                 f"--adapter {adapter}: not a LoRA adapter folder (no adapter_config.json)"
             )
         return model, adapter
     return model, shipped_adapter_dir()
+
+
+def engine_kwargs(settings: Settings, on_cpu: bool) -> dict[str, Any]:
+    """`AsyncEngineArgs` keywords from the settings: the engine flags that were set, as they
+    are (see `server.config.ENGINE_ARGS`), plus our own defaults where they differ from vLLM's.
+    The caller adds the model and its served name."""
+    kwargs = {k: v for k, v in settings.engine_args.items() if v is not None}
+    if on_cpu and "kv_cache_memory_bytes" not in kwargs and "gpu_memory_utilization" not in kwargs:
+        # vLLM's default share (0.92 of node RAM on CPU) fails to start on most hosts.
+        kwargs["kv_cache_memory_bytes"] = CPU_DEFAULT_KV_CACHE_BYTES
+    # Engine metrics (vllm:*) land in prometheus_client's default registry, which /metrics
+    # serves beside ours.
+    kwargs["disable_log_stats"] = False
+    return kwargs
 
 
 class EngineGeneration:
@@ -126,33 +141,8 @@ class EngineBackend:
             weights = str(merged_model_dir(Path(model), adapter))
         if not self.model_name:
             self.model_name = (adapter or Path(model)).name
-        kv_bytes = s.kv_cache_memory_bytes
-        if kv_bytes is None and s.gpu_memory_utilization is None and current_platform.is_cpu():
-            # vLLM's default share (0.92 of node RAM on CPU) fails to start on most hosts.
-            kv_bytes = CPU_DEFAULT_KV_CACHE_BYTES
-        kwargs: dict[str, Any] = {
-            "model": weights,
-            "served_model_name": self.model_name,
-            "max_model_len": s.max_model_len,
-            "tensor_parallel_size": s.tensor_parallel_size,
-            "pipeline_parallel_size": s.pipeline_parallel_size,
-            "data_parallel_size": s.data_parallel_size,
-            "distributed_executor_backend": s.distributed_executor_backend,
-            "dtype": s.dtype,
-            "kv_cache_memory_bytes": kv_bytes,
-            "enforce_eager": s.enforce_eager,
-            # Engine metrics (vllm:*) land in prometheus_client's default registry, which
-            # /metrics serves beside ours.
-            "disable_log_stats": False,
-        }
-        if s.max_num_seqs is not None:
-            kwargs["max_num_seqs"] = s.max_num_seqs
-        if s.max_num_batched_tokens is not None:
-            kwargs["max_num_batched_tokens"] = s.max_num_batched_tokens
-        if s.enable_prefix_caching is not None:
-            kwargs["enable_prefix_caching"] = s.enable_prefix_caching
-        if s.gpu_memory_utilization is not None:
-            kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
+        kwargs = engine_kwargs(s, current_platform.is_cpu())
+        kwargs.update(model=weights, served_model_name=self.model_name)
         if adapter is not None and not s.merge_adapter:
             rank = adapter_rank(adapter)
             kwargs.update(

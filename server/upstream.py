@@ -31,6 +31,7 @@ from parsing import get_format
 from server.backend import GenerationParams, Message, Piece
 from server.config import Settings
 from server.errors import APIError
+from server.startup import StartupError
 
 log = logging.getLogger("server")
 
@@ -176,15 +177,15 @@ class UpstreamBackend:
                 break
             except (httpx.HTTPError, APIError) as exc:
                 if asyncio.get_running_loop().time() > deadline:
-                    raise SystemExit(
+                    raise StartupError(
                         f"--upstream {self.base}: no answer from /models ({exc})"
                     ) from exc
                 await asyncio.sleep(1.0)
         if not models:
-            raise SystemExit(f"--upstream {self.base}: it serves no models")
+            raise StartupError(f"--upstream {self.base}: it serves no models")
         card = next((m for m in models if m.get("id") == self.upstream_model), None)
         if self.upstream_model and card is None:
-            raise SystemExit(
+            raise StartupError(
                 f"--upstream-model {self.upstream_model!r}: the upstream serves "
                 f"{[m.get('id') for m in models]}"
             )

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from parsing import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
-from server.config import _FLAGS, build_parser, env_name, parse_settings
+from server.__main__ import main
+from server.config import (
+    ENGINE_ARGS,
+    build_parser,
+    env_name,
+    flag_name,
+    own_fields,
+    parse_settings,
+    vllm_engine_actions,
+)
+from server.engine import CPU_DEFAULT_KV_CACHE_BYTES, engine_kwargs
 from server.prompting import INTERLEAVED_REGEX, enforce_regex, system_prompt_for
+from server.startup import ConfigError, StartupError, UsageError
 
 
 def test_defaults() -> None:
@@ -21,21 +37,82 @@ def test_defaults() -> None:
         "127.0.0.1",
         8000,
     )
-    assert s.merge_adapter and not s.enforce_eager and s.shutdown_grace_seconds == 30.0
+    assert s.merge_adapter and s.shutdown_grace_seconds == 30.0
     assert not s.docs  # the docs routes are opt-in
     assert (s.header_timeout_seconds, s.body_timeout_seconds) == (10.0, 30.0)
+    assert s.engine_args == {}  # no engine flag set: vLLM's defaults, except ours below
 
 
 def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     samples = {bool: ("1", True), int: ("7", 7), float: ("0.5", 0.5), str: ("abc", "abc")}
-    for flag, kind, _ in _FLAGS:
-        raw, expected = (kind[-1], kind[-1]) if isinstance(kind, tuple) else samples[kind]
-        monkeypatch.setenv(env_name(flag), raw)
-        dest = flag.lstrip("-").replace("-", "_")
-        assert getattr(build_parser().parse_args([]), dest) == expected, flag
-        monkeypatch.delenv(env_name(flag))
+    parser = build_parser()
+    actions = {a.dest: a for a in parser._actions}
+    for name in [*own_fields(), *ENGINE_ARGS]:
+        action = actions[name]
+        assert action.option_strings[0] == flag_name(name)
+        if action.choices:
+            raw = expected = list(action.choices)[-1]
+        elif isinstance(action, (argparse.BooleanOptionalAction, argparse._StoreTrueAction)):
+            raw, expected = samples[bool]
+        elif action.type in samples or action.type is None:
+            raw, expected = samples[action.type or str]
+        else:  # one of vLLM's converters (human-readable sizes...)
+            raw, expected = "7", action.type("7")
+        monkeypatch.setenv(env_name(name), raw)
+        assert getattr(build_parser().parse_args([]), name) == expected, name
+        monkeypatch.delenv(env_name(name))
     assert {"--tensor-parallel-size", "--gpu-memory-utilization", "--upstream"} <= {
-        f for f, _, _ in _FLAGS
+        a.option_strings[0] for a in parser._actions
+    }
+
+
+def test_help_lists_every_flag_and_variable() -> None:
+    text = build_parser().format_help()
+    for name in [*own_fields(), *ENGINE_ARGS]:
+        assert flag_name(name) in text and env_name(name) in text, name
+    for negation in ("--no-merge-adapter", "--no-enforce-eager", "--no-enable-prefix-caching"):
+        assert negation in text
+    assert "--no-no-adapter" not in text  # a field named no_* is a plain switch
+
+
+def test_engine_flags_are_vllms_own() -> None:
+    """Type, choices and default of each engine flag come from vLLM's argument definitions."""
+    actions = vllm_engine_actions()
+    assert actions is not None and set(actions) == set(ENGINE_ARGS)
+    ours = {a.dest: a for a in build_parser()._actions}
+    for name, theirs in actions.items():
+        assert (ours[name].type, ours[name].choices) == (theirs.type, theirs.choices), name
+    # vLLM's own conversions: human-readable sizes, its dtype choices.
+    s = parse_settings(
+        ["--max-model-len", "1k", "--kv-cache-memory-bytes", "1G", "--dtype", "half"]
+    )
+    assert s.engine_args == {
+        "max_model_len": 1000,
+        "kv_cache_memory_bytes": 1 << 30,
+        "dtype": "half",
+    }
+    with pytest.raises(UsageError, match="--dtype"):
+        parse_settings(["--dtype", "int3"])
+
+
+def test_engine_keywords_and_our_cpu_default() -> None:
+    bare = parse_settings([])
+    assert engine_kwargs(bare, on_cpu=True) == {
+        "kv_cache_memory_bytes": CPU_DEFAULT_KV_CACHE_BYTES,
+        "disable_log_stats": False,
+    }
+    assert engine_kwargs(bare, on_cpu=False) == {"disable_log_stats": False}
+    share = parse_settings(["--gpu-memory-utilization", "0.5", "--max-num-seqs", "4"])
+    assert engine_kwargs(share, on_cpu=True) == {
+        "gpu_memory_utilization": 0.5,
+        "max_num_seqs": 4,
+        "disable_log_stats": False,
+    }
+    kv = parse_settings(["--kv-cache-memory-bytes", "1000", "--no-enable-prefix-caching"])
+    assert engine_kwargs(kv, on_cpu=True) == {
+        "kv_cache_memory_bytes": 1000,
+        "enable_prefix_caching": False,
+        "disable_log_stats": False,
     }
 
 
@@ -44,10 +121,34 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTERLEAVED_ENFORCE_EAGER", "yes")
     monkeypatch.setenv("INTERLEAVED_MAX_MODEL_LEN", "1024")
     monkeypatch.setenv("INTERLEAVED_FORMAT", "r1")
+    monkeypatch.setenv("INTERLEAVED_MERGE_ADAPTER", "off")
     s = parse_settings([])
-    assert (s.port, s.enforce_eager, s.max_model_len, s.format) == (9001, True, 1024, "r1")
-    s = parse_settings(["--port", "9002", "--no-enforce-eager", "--format", "none"])
-    assert (s.port, s.enforce_eager, s.format) == (9002, False, "none")
+    assert (s.port, s.format, s.merge_adapter) == (9001, "r1", False)
+    assert s.engine_args == {"enforce_eager": True, "max_model_len": 1024}
+    argv = ["--port", "9002", "--no-enforce-eager", "--format", "none", "--merge-adapter"]
+    s = parse_settings([*argv, "--max-model-len", "2048"])
+    assert (s.port, s.format, s.merge_adapter) == (9002, "none", True)
+    assert s.engine_args == {"enforce_eager": False, "max_model_len": 2048}
+
+
+def test_gateway_settings_do_not_import_vllm() -> None:
+    """A gateway needs no engine flag, so reading its settings must not pay vLLM's import."""
+    code = (
+        "import sys; from server.config import parse_settings; "
+        "s = parse_settings(['--upstream', 'http://up:1/v1', '--port', '9']); "
+        "assert s.port == 9 and s.engine_args == {}; "
+        "assert not any(m.startswith('vllm') for m in sys.modules), 'vllm imported'"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLEAVED_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_gateway_still_accepts_engine_flags() -> None:
+    s = parse_settings(["--upstream", "http://up:1/v1", "--max-num-seqs", "3"])
+    assert s.upstream == "http://up:1/v1" and s.engine_args == {"max_num_seqs": 3}
 
 
 @pytest.mark.parametrize(
@@ -56,14 +157,23 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
         ("INTERLEAVED_PORT", "eighty"),
         ("INTERLEAVED_ENFORCE_EAGER", "maybe"),
         ("INTERLEAVED_FORMAT", "xml"),
+        ("INTERLEAVED_DOCS", "2"),
+        ("INTERLEAVED_UPSTREAM_TIMEOUT", "soon"),
+        ("INTERLEAVED_MAX_MODEL_LEN", "long"),
+        ("INTERLEAVED_DTYPE", "int3"),
     ],
 )
 def test_bad_environment_values_stop_with_a_message(
-    monkeypatch: pytest.MonkeyPatch, env: str, value: str
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: str, value: str
 ) -> None:
     monkeypatch.setenv(env, value)
-    with pytest.raises(SystemExit, match=env):
+    with pytest.raises(ConfigError, match=env) as caught:
         parse_settings([])
+    assert not isinstance(caught.value, UsageError)
+    with pytest.raises(SystemExit) as exit_info:  # the same exit code as before: 1
+        main([])
+    assert exit_info.value.code == 1
+    assert f"{env}={value!r}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -76,11 +186,28 @@ def test_bad_environment_values_stop_with_a_message(
         ["--header-timeout-seconds", "0"],
         ["--body-timeout-seconds", "-1"],
         ["--body-timeout-seconds", "nan"],
+        ["--port", "eighty"],
+        ["--format", "xml"],
+        ["--no-such-flag"],
+        ["--max-model-len", "long"],
     ],
 )
-def test_contradictions_are_rejected(argv: list[str]) -> None:
-    with pytest.raises(SystemExit):
+def test_contradictions_are_rejected(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(UsageError) as caught:
         parse_settings(argv)
+    assert caught.value.usage.startswith("usage: python -m server")
+    with pytest.raises(SystemExit) as exit_info:  # as argparse exits: usage, message, code 2
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and f"python -m server: error: {caught.value}" in err
+
+
+def test_a_bad_regex_stops_with_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--enforce-format-regex", "(", "--upstream", "http://up:1/v1"])
+    assert exit_info.value.code == 1
+    assert "--enforce-format-regex: not a valid expression" in capsys.readouterr().err
 
 
 def test_system_prompt_choice() -> None:
@@ -110,3 +237,24 @@ def test_enforce_regex_per_format() -> None:
     assert enforce_regex(parse_settings(["--enforce-format-regex", "a+"])) == "a+"
     with pytest.raises(Exception, match="format none"):
         enforce_regex(parse_settings(["--format", "none"]))
+
+
+def test_backends_raise_startup_errors_not_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Library code raises; only server.__main__ decides exit codes (3: never listened)."""
+    from server.engine import resolve_model
+    from server.upstream import UpstreamBackend
+
+    settings = parse_settings(["--model", str(tmp_path), "--adapter", str(tmp_path / "none")])
+    with pytest.raises(StartupError, match="not a LoRA adapter folder"):
+        resolve_model(settings)
+
+    backend = UpstreamBackend(parse_settings(["--upstream", "http://up:1/v1"]))
+
+    async def no_models() -> list[dict[str, object]]:
+        return []
+
+    monkeypatch.setattr(backend, "_models", no_models)
+    with pytest.raises(StartupError, match="serves no models"):
+        asyncio.run(backend.start())
