@@ -12,11 +12,14 @@ Sans-IO and standard-library only: text in, segments and events out.
 
 Streaming
 ---------
-`StreamParser.feed(delta)` returns events: ("delta", kind, index, new text) as soon as text is
-known not to be part of a tag, and ("end", kind, index, whole text, complete) when a segment
-finishes. Only a suffix that could still be the start of a tag is held back (`pending`, always
-shorter than the longest tag), so an intermediate answer is complete the moment its closing tag
-arrives. `feed()` costs O(len(delta)); nothing already consumed is scanned again.
+`StreamParser.feed(delta)` returns events (subclasses of `Event`, frozen dataclasses, h11
+style): `SegmentDelta(kind, index, text)` with the new text as soon as it is known not to be
+part of a tag, and `SegmentEnd(kind, index, text, complete)` with the whole text when a segment
+finishes. Every event has `.type` ("delta" or "end"), `.kind`, `.index` and `.text`; only
+`SegmentEnd` has `.complete`. Only a suffix that could still be the start of a tag is held
+back (`pending`, always shorter than the longest tag), so an intermediate answer is complete the
+moment its closing tag arrives. `feed()` costs O(len(delta)); nothing already consumed is
+scanned again.
 
 Whitespace: a segment's leading whitespace is never sent; later deltas carry the raw text,
 trailing whitespace included. The "end" text, and `Segment.text` in a `Transcript`, is the
@@ -72,7 +75,7 @@ answer); `get_format(name)`. Custom tags: `Format(think_open="<reasoning>", ...)
 
 from __future__ import annotations
 
-from parsing.events import DELTA, END, Anomaly, Event, Segment, Transcript
+from parsing.events import DELTA, END, Anomaly, Event, Segment, SegmentDelta, SegmentEnd, Transcript
 from parsing.formats import ANSWER, FORMATS, INTERLEAVED, NONE, R1, THINK, Format, get_format
 from parsing.instructions import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
 from parsing.rules import ANOMALIES, STRUCTURE_PROBLEMS
@@ -95,6 +98,8 @@ __all__ = [
     "Event",
     "Format",
     "Segment",
+    "SegmentDelta",
+    "SegmentEnd",
     "StreamParser",
     "Transcript",
     "get_format",

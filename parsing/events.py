@@ -1,12 +1,13 @@
 """The parser's output types: streaming events, finished segments, anomalies, transcripts.
 
 All are frozen dataclasses with slots: immutable (safe to hand to other tasks or threads) and
-cheap to build, because one `Event` is created per streamed delta.
+cheap to build, because one event (a `SegmentDelta`) is created per streamed delta.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from parsing.formats import ANSWER
 
@@ -16,22 +17,35 @@ END = "end"
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One thing the stream parser saw.
+    """What the stream parser saw: the base of its event classes, in the manner of h11.
 
-    type: "delta" (new text of segment `index`) or "end" (segment `index` finished).
-    kind: "think" or "answer".
-    index: 0-based position of the segment among all segments of the response.
-    text: for "delta", the new raw text (the segment's leading whitespace is never sent);
-        for "end", the whole segment text, stripped of surrounding whitespace.
-    complete: only meaningful on "end": True when the segment was closed the way the format
-        closes it, False when it was cut off (stream ended, or another tag interrupted it).
+    Every event has `type` (a class constant: "delta" or "end"), `kind` ("think" or "answer"),
+    `index` (0-based position of the segment among all segments of the response) and `text`.
+    The parser emits only the subclasses below; more may come, each with its own `type`.
     """
 
-    type: str
+    type: ClassVar[str]
     kind: str
     index: int
     text: str
-    complete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDelta(Event):
+    """New text of segment `index`: the raw text as it arrived (the segment's leading
+    whitespace is never sent; later deltas keep theirs, trailing whitespace included)."""
+
+    type: ClassVar[str] = DELTA
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEnd(Event):
+    """Segment `index` finished. `text` is the whole segment, stripped of surrounding
+    whitespace. complete: True when the segment was closed the way the format closes it,
+    False when it was cut off (the stream ended, or another tag interrupted it)."""
+
+    type: ClassVar[str] = END
+    complete: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from parsing.events import DELTA, END, Anomaly, Event, Segment, Transcript
+from parsing.events import Anomaly, Event, Segment, SegmentDelta, SegmentEnd, Transcript
 from parsing.formats import ANSWER, INTERLEAVED, THINK, Format, get_format
 from parsing.rules import problems
 
@@ -151,7 +151,7 @@ class StreamParser:
             # Fast path: plain text continuing a segment that already has text.
             self._offset += len(delta)
             self._parts.append(delta)
-            return [Event(DELTA, self._kind, self._index, delta)]
+            return [SegmentDelta(self._kind, self._index, delta)]
         return self._feed_general(delta)
 
     def close(self) -> list[Event]:
@@ -270,7 +270,7 @@ class StreamParser:
             self._started = True
             piece = stripped
         self._parts.append(piece)
-        out.append(Event(DELTA, self._kind, self._index, piece))
+        out.append(SegmentDelta(self._kind, self._index, piece))
 
     def _tag(self, tag: str, offset: int, out: list[Event]) -> None:
         role, kind = self._tags[tag]
@@ -300,7 +300,7 @@ class StreamParser:
         if not text:
             self._anomalies.append(Anomaly("empty_segment", self._seg_offset))
         self._segments.append(Segment(self._kind, text, complete))
-        out.append(Event(END, self._kind, self._index, text, complete))
+        out.append(SegmentEnd(self._kind, self._index, text, complete))
         self._state = _OUTSIDE
         self._started = False
         self._parts = []

@@ -15,6 +15,8 @@ import pytest
 
 import parsing
 from parsing import (
+    DELTA,
+    END,
     INTERLEAVED,
     INTERLEAVED_INSTRUCTION,
     NONE,
@@ -24,6 +26,8 @@ from parsing import (
     Event,
     Format,
     Segment,
+    SegmentDelta,
+    SegmentEnd,
     StreamParser,
     get_format,
     parse,
@@ -84,13 +88,13 @@ def test_whitespace_only_response() -> None:
 
 def test_exact_event_stream_with_tags_split_across_deltas() -> None:
     parser = StreamParser()
-    assert parser.feed("<think>a") == [Event("delta", "think", 0, "a")]
+    assert parser.feed("<think>a") == [SegmentDelta("think", 0, "a")]
     assert parser.feed("</thi") == []
     assert parser.pending == "</thi"
-    assert parser.feed("nk><ans") == [Event("end", "think", 0, "a", True)]
+    assert parser.feed("nk><ans") == [SegmentEnd("think", 0, "a", True)]
     assert parser.pending == "<ans"
-    assert parser.feed("wer> 5 ") == [Event("delta", "answer", 1, "5 ")]
-    assert parser.feed("</answer>") == [Event("end", "answer", 1, "5", True)]
+    assert parser.feed("wer> 5 ") == [SegmentDelta("answer", 1, "5 ")]
+    assert parser.feed("</answer>") == [SegmentEnd("answer", 1, "5", True)]
     assert parser.close() == []
     assert parser.transcript() == parse("<think>a</think><answer> 5 </answer>")
 
@@ -98,26 +102,26 @@ def test_exact_event_stream_with_tags_split_across_deltas() -> None:
 def test_whitespace_policy_deltas_raw_end_stripped() -> None:
     events = stream(["<answer>", "  ", " a", " b ", "\n", "</answer>"])
     assert events == [
-        Event("delta", "answer", 0, "a"),  # leading whitespace of a segment is never sent
-        Event("delta", "answer", 0, " b "),
-        Event("delta", "answer", 0, "\n"),  # trailing whitespace flows as it comes
-        Event("end", "answer", 0, "a b", True),  # end text is stripped
+        SegmentDelta("answer", 0, "a"),  # leading whitespace of a segment is never sent
+        SegmentDelta("answer", 0, " b "),
+        SegmentDelta("answer", 0, "\n"),  # trailing whitespace flows as it comes
+        SegmentEnd("answer", 0, "a b", True),  # end text is stripped
     ]
 
 
 def test_lt_that_is_not_a_tag_is_not_held_back() -> None:
     parser = StreamParser()
     parser.feed("<answer>x")
-    assert parser.feed(" a < b") == [Event("delta", "answer", 0, " a < b")]
+    assert parser.feed(" a < b") == [SegmentDelta("answer", 0, " a < b")]
     assert parser.pending == ""
-    assert parser.feed(" <") == [Event("delta", "answer", 0, " ")]
+    assert parser.feed(" <") == [SegmentDelta("answer", 0, " ")]
     assert parser.pending == "<"
-    assert parser.feed("=") == [Event("delta", "answer", 0, "<=")]
+    assert parser.feed("=") == [SegmentDelta("answer", 0, "<=")]
 
 
 def test_end_event_carries_complete_flag() -> None:
     events = stream(["<think>a"])
-    assert events[-1] == Event("end", "think", 0, "a", False)
+    assert events[-1] == SegmentEnd("think", 0, "a", False)
 
 
 # -- malformed responses: one test per policy ------------------------------------------------
@@ -214,10 +218,10 @@ def test_partial_tag_at_the_very_end_is_text() -> None:
     parser = StreamParser()
     events = parser.feed("<think>a</think><answer>b</ans")
     assert parser.pending == "</ans"
-    assert events[-1] == Event("delta", "answer", 1, "b")
+    assert events[-1] == SegmentDelta("answer", 1, "b")
     assert parser.close() == [
-        Event("delta", "answer", 1, "</ans"),
-        Event("end", "answer", 1, "b</ans", False),
+        SegmentDelta("answer", 1, "</ans"),
+        SegmentEnd("answer", 1, "b</ans", False),
     ]
     assert parser.transcript().segments == (think("a"), answer("b</ans", complete=False))
     assert [a.code for a in parser.transcript().anomalies] == ["unclosed_segment"]
@@ -240,7 +244,7 @@ def test_empty_segment_produces_a_segment(body: str) -> None:
 
 
 def test_empty_segment_streams_only_an_end_event() -> None:
-    assert stream(["<think>", " ", "</think>"]) == [Event("end", "think", 0, "", True)]
+    assert stream(["<think>", " ", "</think>"]) == [SegmentEnd("think", 0, "", True)]
 
 
 def test_unclosed_segment_at_close() -> None:
@@ -294,7 +298,7 @@ def test_empty_delta_is_harmless() -> None:
     assert parser.feed("") == []
     parser.feed("<answer>a")
     assert parser.feed("") == []
-    assert parser.close()[-1] == Event("end", "answer", 0, "a", False)
+    assert parser.close()[-1] == SegmentEnd("answer", 0, "a", False)
 
 
 def test_feed_after_close_raises() -> None:
@@ -325,12 +329,40 @@ def test_segments_and_anomalies_so_far() -> None:
 
 
 def test_events_and_segments_are_frozen_with_slots() -> None:
-    for cls in (Event, Segment, Anomaly, parsing.Transcript, Format):
+    for cls in (Event, SegmentDelta, SegmentEnd, Segment, Anomaly, parsing.Transcript, Format):
         assert dataclasses.is_dataclass(cls)
         assert "__slots__" in cls.__dict__
-    event = Event("delta", "think", 0, "a")
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        event.text = "b"  # type: ignore[misc]
+    for event in (SegmentDelta("think", 0, "a"), SegmentEnd("think", 0, "a", True)):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            event.text = "b"  # type: ignore[misc]
+        # No stray attributes either (Python 3.11's frozen slots classes raise TypeError here).
+        with pytest.raises((AttributeError, TypeError)):
+            event.extra = 1  # type: ignore[attr-defined]
+
+
+def test_event_classes_h11_style() -> None:
+    """One class per event type; each has the contract's type, kind, index and text, and
+    `complete` exists only where it means something (the end of a segment)."""
+    events = stream(["<think>a</think><answer>5"])
+    assert [type(e) for e in events] == [SegmentDelta, SegmentEnd, SegmentDelta, SegmentEnd]
+    for event in events:
+        assert isinstance(event, Event)  # the base: `list[Event]` keeps describing them
+        assert event.type in (DELTA, END) and event.type == type(event).type
+        assert (event.kind, event.index) in {("think", 0), ("answer", 1)}
+        assert isinstance(event.text, str)
+    assert (SegmentDelta.type, SegmentEnd.type) == ("delta", "end")
+    assert not hasattr(events[0], "complete")
+    assert (events[1].complete, events[3].complete) == (True, False)
+    assert [f.name for f in dataclasses.fields(SegmentDelta)] == ["kind", "index", "text"]
+    assert [f.name for f in dataclasses.fields(SegmentEnd)] == ["kind", "index", "text", "complete"]
+    # Equal only to the same event: a delta and an end with the same text differ.
+    assert SegmentDelta("answer", 1, "5") != SegmentEnd("answer", 1, "5", True)
+    assert SegmentEnd("answer", 1, "5", True) == SegmentEnd("answer", 1, "5", True)
+    match events[1]:
+        case SegmentEnd(kind="think", text="a", complete=True):
+            pass
+        case _:
+            pytest.fail("pattern matching on event classes")
 
 
 # -- presets and custom formats ---------------------------------------------------------------
@@ -352,11 +384,11 @@ def test_r1_accepts_the_opening_tag_when_the_model_writes_it() -> None:
 def test_r1_streams_answer_as_plain_text() -> None:
     events = stream(["a</thi", "nk>", "\n\n5", " apples"], "r1")
     assert events == [
-        Event("delta", "think", 0, "a"),
-        Event("end", "think", 0, "a", True),
-        Event("delta", "answer", 1, "5"),
-        Event("delta", "answer", 1, " apples"),
-        Event("end", "answer", 1, "5 apples", True),
+        SegmentDelta("think", 0, "a"),
+        SegmentEnd("think", 0, "a", True),
+        SegmentDelta("answer", 1, "5"),
+        SegmentDelta("answer", 1, " apples"),
+        SegmentEnd("answer", 1, "5 apples", True),
     ]
 
 

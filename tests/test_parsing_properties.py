@@ -17,7 +17,18 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parsing import INTERLEAVED, NONE, R1, Event, Format, StreamParser, Transcript, parse
+from parsing import (
+    INTERLEAVED,
+    NONE,
+    R1,
+    Event,
+    Format,
+    SegmentDelta,
+    SegmentEnd,
+    StreamParser,
+    Transcript,
+    parse,
+)
 
 SETTINGS = settings(max_examples=250, deadline=None)
 
@@ -131,7 +142,10 @@ def test_event_stream_is_consistent(
     for e in events:
         # Segments are sequential: deltas of segment i, then its end, then segment i + 1.
         assert e.index == index
+        # One class per event type: a delta carries no `complete`, an end does.
+        assert type(e) is (SegmentDelta if e.type == "delta" else SegmentEnd)
         if e.type == "delta":
+            assert not hasattr(e, "complete")
             assert e.text
             if not deltas:
                 assert e.text == e.text.lstrip()
