@@ -248,11 +248,11 @@ def judge_final(final_answer: str | None, ex: Example) -> FinalStatus:
             return "unparseable"
         return "correct" if letter == ex.final_answer.strip().upper() else "wrong"
     norm = normalize_math if ex.answer_type == "math" else normalize_answer
-    predicted = norm(final_answer)
-    if not predicted:
+    normalized = norm(final_answer)
+    if not normalized:
         return "unparseable"
     golds = [ex.final_answer, *ex.meta.get("final_answer_aliases", [])]
-    return "correct" if any(predicted == norm(g) for g in golds) else "wrong"
+    return "correct" if any(normalized == norm(g) for g in golds) else "wrong"
 
 
 def judge_response(answers: Sequence[str], format_ok: bool, ex: Example) -> FinalStatus:

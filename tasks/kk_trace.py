@@ -218,8 +218,8 @@ def step_text(
                 verdict = "fails"
                 break
         lines.append(f"{_assignment(row, step.columns, names)}: {'; '.join(parts)}: {verdict}.")
-    fits = "; ".join(_assignment(r, step.columns, names) for r in step.fitting)
-    lines.append(f"Fits: {fits}.")
+    fitting = "; ".join(_assignment(r, step.columns, names) for r in step.fitting)
+    lines.append(f"Fits: {fitting}.")
     return "\n".join(lines)
 
 
