@@ -258,3 +258,33 @@ def test_backends_raise_startup_errors_not_exits(
     monkeypatch.setattr(backend, "_models", no_models)
     with pytest.raises(StartupError, match="serves no models"):
         asyncio.run(backend.start())
+
+
+def _run_server(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLEAVED_")}
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+
+
+def test_help_exits_0_and_lists_vllms_help() -> None:
+    result = _run_server("--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for flag in ("--upstream", "--log-level", "--max-model-len", "--no-enable-prefix-caching"):
+        assert flag in result.stdout
+    # With --help on the command line vLLM renders its own help texts for its flags.
+    assert "vLLM: Model context length" in result.stdout
+
+
+def test_a_backend_that_cannot_start_exits_3_with_its_message(tmp_path: Path) -> None:
+    """A StartupError raised while the app starts: the server never listens, exit 3."""
+    result = _run_server(
+        "--model", str(tmp_path), "--adapter", str(tmp_path / "none"), "--port", "1"
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "not a LoRA adapter folder" in result.stderr
