@@ -319,9 +319,10 @@ def _add_engine_flags(
     group = parser.add_argument_group("vLLM engine", "Passed to vLLM unchanged.")
     for name, action in actions.items():
         flag = flag_name(name)
-        raw = os.environ.get(env_name(name))
+        var = env_name(name)
+        raw = os.environ.get(var)
         # Unset (no flag, no variable) stays out of the namespace: vLLM's default applies.
-        default = argparse.SUPPRESS if raw is None else _engine_value_from_env(action, *_env(name))
+        default = argparse.SUPPRESS if raw is None else _engine_value_from_env(action, var, raw)
         help_text = _help_of(action, ENGINE_ARGS[name])
         if isinstance(action, argparse.BooleanOptionalAction):
             group.add_argument(
@@ -343,11 +344,6 @@ def _add_engine_flags(
             )
         else:  # pragma: no cover - a vLLM upgrade changed the argument's kind
             raise TypeError(f"vLLM's {flag} is a {type(action).__name__}: not supported here")
-
-
-def _env(name: str) -> tuple[str, str]:
-    var = env_name(name)
-    return var, os.environ[var]
 
 
 def from_environment() -> Settings:
