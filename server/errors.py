@@ -1,14 +1,16 @@
 """The one place that turns exceptions into OpenAI-shaped error responses.
 
 Every error a client sees has the body `{"error": {"message", "type", "param", "code"}}`. Code
-that detects a problem the client caused raises `APIError` with the status it deserves; any
-other exception becomes a 500 with a generic message in `server.middleware` (the traceback goes
-to the log, never to the client).
+that detects a problem the client caused raises `APIError` with the status it deserves;
+`as_api_error` turns any other exception into a 500 with a generic message (the traceback goes
+to the log, never to the client). The exception handlers (`install`) answer what the routes
+raise; `server.middleware` sends `error_response` for what it rejects itself and for anything
+that escaped the routes; a stream that fails after its 200 ends with `stream_error_payload`
+(chat) or an `error` event (Responses).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -16,6 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.schemas import ErrorResponse
 
 # status -> OpenAI's error `type` for it.
 _TYPES = {
@@ -70,14 +74,29 @@ def error_response(error: APIError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
-def stream_error_payload(exc: BaseException) -> str:
-    """The `data:` payload that ends a stream that failed after its first byte was sent."""
+def internal_error() -> APIError:
+    """What a request gets for an exception nobody turned into an `APIError`."""
+    return APIError(500, "internal server error; see the server log")
+
+
+def generation_error() -> APIError:
+    """What a stream gets for an exception of the generation after its 200 was sent."""
+    return APIError(500, "generation failed; see the server log", code="generation_error")
+
+
+def as_api_error(exc: BaseException, fallback: APIError | None = None) -> APIError:
+    """The error a client is told about `exc`: itself if it is one, else `fallback` (default:
+    `internal_error()`), which says nothing of the exception."""
     if isinstance(exc, APIError):
-        body = error_body(exc.status, exc.message, param=exc.param, code=exc.code)
-    else:
-        body = error_body(500, "generation failed; see the server log", code="generation_error")
-    body["error"].pop("param")
-    return json.dumps(body)
+        return exc
+    return fallback if fallback is not None else internal_error()
+
+
+def stream_error_payload(error: APIError) -> str:
+    """The `data:` payload that ends a chat stream that failed after its first byte was sent:
+    the error body without `param`."""
+    body = ErrorResponse.model_validate(error.body())
+    return body.model_dump_json(exclude={"error": {"param"}})
 
 
 # Pydantic names the union member a value failed to match in the error location ("str",

@@ -1,8 +1,12 @@
 """One admitted generation request, from the backend's first output to its cleanup.
 
-`Run` feeds backend pieces into the choices' shapers and, when the request ends however it
-ends (completed, client gone, error), aborts what is still running, frees the admission slot,
-records metrics and leaves token counts for the access log. Both API routes use it.
+The request path flows one way: backend pieces → `Run` (the choices' shapers) → an encoder's
+events → the response. `Run.events(encoder)` is the one loop over the pieces, for chat and
+Responses, streaming or not: it yields the encoder's events (`ServerSentEvent`s) and ends
+with the run closed and its `RunSummary` (usage, outcome, each choice's finish reason and
+timings) in `Run.summary`. When the request ends however it ends (completed, client gone,
+error), `close` aborts what is still running, frees the admission slot, records metrics and
+returns that summary; the route hands it to the access log (`server.middleware.AccessRecord`).
 
 It also enforces the request's reasoning budget (`server.budgets`), the same way for every
 backend: after each output it asks whether the open think segment must be closed; if so it
@@ -15,10 +19,11 @@ hits, and `ForcedClose.resume_ms` reports what each close cost.)
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import Protocol, TypeVar
 
 from parsing import THINK, get_format
 from server import metrics
@@ -34,12 +39,51 @@ from server.budgets import (
     close_reason,
     forced_text,
 )
-from server.errors import APIError
-from server.shaping import ChoiceShaper, Op, usage_dict
+from server.errors import APIError, as_api_error, generation_error
+from server.schemas import ChoiceTimings, Usage
+from server.shaping import ChoiceShaper, Op, RunSummary, chat_usage, summarize
 from server.streams import Admission
+
+log = logging.getLogger("server")
+E = TypeVar("E", covariant=True)
 
 # One step of output: (choice index, its ops, its finish reason or None) per choice that moved.
 Step = list[tuple[int, list[Op], str | None]]
+
+
+class Encoder(Protocol[E]):
+    """Turns a run's ops into what the client is sent (`server.shaping.ChatEncoder`,
+    `server.responses_events.ResponsesEncoder`)."""
+
+    def start(self) -> list[E]: ...
+
+    def ops(self, index: int, ops: list[Op]) -> list[E]: ...
+
+    def finish(self, index: int, finish_reason: str, timings: ChoiceTimings) -> list[E]: ...
+
+    def end(self, summary: RunSummary) -> list[E]: ...
+
+    def error(self, error: APIError) -> list[E]: ...
+
+
+class Silent:
+    """The encoder of a non-streaming chat request: nothing is sent until the end, and the
+    body is built from the run's shapers and summary."""
+
+    def start(self) -> list[None]:
+        return []
+
+    def ops(self, index: int, ops: list[Op]) -> list[None]:
+        return []
+
+    def finish(self, index: int, finish_reason: str, timings: ChoiceTimings) -> list[None]:
+        return []
+
+    def end(self, summary: RunSummary) -> list[None]:
+        return []
+
+    def error(self, error: APIError) -> list[None]:
+        return []
 
 
 class Run:
@@ -50,20 +94,21 @@ class Run:
         params: GenerationParams,
         format: str,
         admission: Admission,
-        state: dict[str, Any],
+        request_id: str,
+        t0: float,
         budget: ReasoningBudget = NO_BUDGET,
     ) -> None:
         self.backend = backend
         self.messages = messages
         self.params = params
         self.budget = budget
-        self.t0: float = state["t0"]
+        self.request_id = request_id
+        self.t0 = t0  # the request's arrival (monotonic seconds)
         self.shapers = [ChoiceShaper(format, self.t0) for _ in range(params.n)]
         self.generation: Generation | None = None
+        self.summary: RunSummary | None = None  # set by `close`
         self._fmt = get_format(format)
         self._admission = admission
-        self._state = state
-        self._closed = False
         self._text = ""  # choice 0's raw text so far (the continuation's prefix); budgets only
         self._prompt_tokens = 0  # the first submission's, when known then (the engine)
         self._prefix_tokens = 0  # completion tokens in the current generation's prefix
@@ -80,7 +125,7 @@ class Run:
         self._prompt_tokens = self.generation.prompt_tokens
 
     async def _submit(self, prefix: str, params: GenerationParams) -> Generation:
-        request_id = self._state["request_id"]
+        request_id = self.request_id
         if prefix:
             return await self.backend.generate(self.messages, params, request_id, prefix=prefix)
         return await self.backend.generate(self.messages, params, request_id)
@@ -223,24 +268,58 @@ class Run:
             raise
         self.generation = generation
         self._prefix_tokens = before
-        shaper.forced[-1]["resume_ms"] = round((time.monotonic() - decided) * 1000.0, 3)
+        shaper.forced[-1].resume_ms = round((time.monotonic() - decided) * 1000.0, 3)
         return None
 
-    async def collect(self, on_ops: Callable[[int, list[Op]], object] | None = None) -> None:
-        """Non-streaming: run the generation to its end, handing each choice's ops to
-        `on_ops` if given."""
-        async for step in self.steps():
-            if on_ops is not None:
-                for index, ops, _ in step:
+    async def events(self, encoder: Encoder[E], *, in_band_errors: bool = True) -> AsyncIterator[E]:
+        """The run as the client sees it: the encoder's events for every step, then the end
+        events, the run closed ("completed") just before them (a client that hangs up on
+        seeing them has still been served completely). A failure closes the run ("error");
+        with `in_band_errors` (a stream whose 200 is sent) it becomes the encoder's error
+        events, else it propagates to the exception handlers."""
+        for event in encoder.start():
+            yield event
+        try:
+            async for step in self.steps():
+                for index, ops, finish_reason in step:
                     if ops:
-                        on_ops(index, ops)
-        self.close_unfinished(time.monotonic())
+                        for event in encoder.ops(index, ops):
+                            yield event
+                    if finish_reason is not None:
+                        for event in encoder.finish(index, finish_reason, self.timings(index)):
+                            yield event
+            for index in self.close_unfinished(time.monotonic()):
+                for event in encoder.finish(index, "abort", self.timings(index)):
+                    yield event
+            summary = await self.close("completed")
+            for event in encoder.end(summary):
+                yield event
+        except Exception as exc:
+            await self.close("error")
+            if not in_band_errors:
+                raise
+            # The response has started: the error can only go into the stream itself.
+            log.warning("stream failed mid-way: %s: %s", type(exc).__name__, exc, exc_info=exc)
+            for event in encoder.error(as_api_error(exc, generation_error())):
+                yield event
 
-    def close_unfinished(self, now: float) -> None:
-        """Choices the backend ended without a finish reason (should not happen) end here."""
-        for shaper in self.shapers:
+    async def complete(self, encoder: Encoder[E] | None = None) -> RunSummary:
+        """Non-streaming: run to the end (`events`, its output dropped) and return the
+        summary. A failure propagates, after the run is closed."""
+        async for _ in self.events(encoder or Silent(), in_band_errors=False):
+            pass
+        assert self.summary is not None
+        return self.summary
+
+    def close_unfinished(self, now: float) -> list[int]:
+        """Choices the backend ended without a finish reason (should not happen) end here,
+        as "abort"; returns their indices."""
+        ended = []
+        for index, shaper in enumerate(self.shapers):
             if shaper.finish_reason is None:
                 shaper.close(now, "abort")
+                ended.append(index)
+        return ended
 
     def finished(self) -> bool:
         return all(s.finish_reason is not None for s in self.shapers)
@@ -256,17 +335,18 @@ class Run:
             return 0
         return max(0, self.generation.prompt_tokens - self._prefix_tokens)
 
-    def usage(self) -> dict[str, Any]:
-        return usage_dict(self.prompt_tokens, self.shapers)
+    def usage(self) -> Usage:
+        return chat_usage(self.prompt_tokens, self.shapers)
 
-    def timings(self, index: int) -> dict[str, Any]:
+    def timings(self, index: int) -> ChoiceTimings:
         return self.shapers[index].timings(index)
 
-    async def close(self, outcome: str) -> None:
-        """Idempotent cleanup; `outcome` goes to the access log."""
-        if self._closed:
-            return
-        self._closed = True
+    async def close(self, outcome: str) -> RunSummary:
+        """Idempotent cleanup; returns the run's summary, whose `outcome` is the first close's
+        (it goes to the access log)."""
+        if self.summary is not None:
+            return self.summary
+        self.summary = summarize(outcome, self.prompt_tokens, self.shapers)
         self._admission.leave()
         end = time.monotonic()
         for shaper in self.shapers:
@@ -275,8 +355,7 @@ class Run:
             else:
                 metrics.observe_tokens_only(shaper)
             for forced in shaper.forced:
-                metrics.FORCED_CLOSES.labels(reason=forced["reason"]).inc()
-        self._state["usage"] = self.usage()
-        self._state["outcome"] = outcome
+                metrics.FORCED_CLOSES.labels(reason=forced.reason).inc()
         if self.generation is not None:
             await self.generation.aclose()
+        return self.summary

@@ -1,6 +1,11 @@
 """The outermost layer of every request: request id, API key, the body (read whole, within a
 size limit and a deadline, JSON-checked for the generation routes), access log, request count.
 
+The access log belongs here: each request gets an `AccessRecord` (its id and arrival time,
+for the routes to read, with `access_record(request)`); a generation route hands it the run's
+`RunSummary` when the request ends, and the middleware writes the line once the response has
+been sent. Nothing else carries data back up the request path.
+
 A plain ASGI middleware (not Starlette's BaseHTTPMiddleware) so streamed responses pass
 through untouched, chunk by chunk. It also catches anything that escaped the routes' error
 handling: the client gets an OpenAI-shaped 500 carrying its request id, the log gets the
@@ -15,13 +20,15 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import metrics
 from server.connections import MAX_HEADER_BYTES, headers_too_large_message
-from server.errors import APIError
+from server.errors import APIError, as_api_error, error_response
 from server.request_body import (
     BodyTimeout,
     BodyTooLarge,
@@ -30,8 +37,31 @@ from server.request_body import (
     read_body,
 )
 
+if TYPE_CHECKING:
+    from server.shaping import RunSummary
+
 log = logging.getLogger("server")
 access_log = logging.getLogger("server.access")
+
+# The scope key of the request's `AccessRecord` (an ASGI extension key of ours).
+ACCESS_KEY = "interleaved.access"
+
+
+@dataclass(slots=True)
+class AccessRecord:
+    """One request's access-log line in the making. The middleware creates it; a generation
+    route sets `run` once, when the request ends (the run's summary, or a summary with only
+    an outcome when the client left before the run started)."""
+
+    request_id: str
+    t0: float  # arrival, monotonic seconds: the clock every timing of the request is on
+    run: RunSummary | None = None
+
+
+def access_record(request: Request) -> AccessRecord:
+    """The request's `AccessRecord` (every HTTP request passes the middleware)."""
+    return request.scope[ACCESS_KEY]  # type: ignore[no-any-return]
+
 
 _ENDPOINTS = frozenset(
     {"/v1/chat/completions", "/v1/responses", "/v1/models", "/health", "/metrics", "/"}
@@ -71,9 +101,8 @@ class RequestContext:
         headers = dict(scope.get("headers") or ())
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _CLIENT_ID.fullmatch(incoming) else uuid.uuid4().hex
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        state["t0"] = t0
+        record = AccessRecord(request_id, t0)
+        scope[ACCESS_KEY] = record
         id_header = (b"x-request-id", request_id.encode())
         status = 0
 
@@ -88,26 +117,23 @@ class RequestContext:
             try:
                 body = await self._admit(scope, headers, receive)
             except APIError as error:
-                status = error.status
-                await _send_error(send, error, id_header)
+                await error_response(error)(scope, receive, send_with_id)
                 return
             except ClientDisconnected:
                 status = 499  # nobody reads it; the access log does
                 return
             await self.app(scope, _replay(body, receive), send_with_id)
-        except Exception:
+        except Exception as exc:
             log.exception(
                 "unhandled error on %s %s [%s]", scope.get("method"), scope.get("path"), request_id
             )
             if status == 0:
-                status = 500
-                error = APIError(500, "internal server error; see the server log")
-                await _send_error(send, error, id_header)
+                await error_response(as_api_error(exc))(scope, receive, send_with_id)
         finally:
             path = scope.get("path", "")
             endpoint = path if path in _ENDPOINTS else "other"
             metrics.REQUESTS.labels(endpoint, str(status or 500)).inc()
-            _log_access(request_id, scope, status or 500, time.monotonic() - t0, state)
+            _log_access(record, scope, status or 500, time.monotonic() - t0)
 
     async def _admit(self, scope: Scope, headers: dict[bytes, bytes], receive: Receive) -> bytes:
         """The request's body, once it passed the checks that need no route: the API key, the
@@ -155,24 +181,6 @@ class RequestContext:
         return None
 
 
-async def _send_error(send: Send, error: APIError, id_header: tuple[bytes, bytes]) -> None:
-    body = json.dumps(error.body()).encode()
-    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                id_header,
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 def _declared_length(headers: dict[bytes, bytes]) -> int:
     # The HTTP server already rejected a malformed Content-Length; none means chunked or empty.
     try:
@@ -196,20 +204,19 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-def _log_access(
-    request_id: str, scope: Scope, status: int, seconds: float, state: dict[str, Any]
-) -> None:
-    record: dict[str, Any] = {
-        "request_id": request_id,
+def _log_access(access: AccessRecord, scope: Scope, status: int, seconds: float) -> None:
+    line: dict[str, Any] = {
+        "request_id": access.request_id,
         "method": scope.get("method"),
         "path": scope.get("path"),
         "status": status,
         "duration_ms": round(seconds * 1000.0, 2),
     }
-    usage = state.get("usage")
-    if usage:
-        record["prompt_tokens"] = usage.get("prompt_tokens")
-        record["completion_tokens"] = usage.get("completion_tokens")
-    if state.get("outcome"):
-        record["outcome"] = state["outcome"]  # completed / client_disconnected / error
-    access_log.info(json.dumps(record))
+    run = access.run
+    if run is not None:
+        if run.usage is not None:
+            line["prompt_tokens"] = run.usage.prompt_tokens
+            line["completion_tokens"] = run.usage.completion_tokens
+        # completed / client_disconnected / error / shutdown
+        line["outcome"] = run.outcome
+    access_log.info(json.dumps(line))

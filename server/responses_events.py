@@ -1,7 +1,9 @@
 """Ops of one choice (see `server.shaping`) → OpenAI Responses API output items and events.
 
-Pure: no I/O, no clock. Each think segment becomes a `reasoning` output item, each answer
-segment its own `message` output item:
+Pure: no I/O, no clock. The items are the `server.schemas` models (`MessageItem`,
+`ReasoningItem`) and every event is one of its `ResponsesEvent` models, serialized once into
+an SSE event named by its type. Each think segment becomes a `reasoning` output item, each
+answer segment its own `message` output item:
 
     response.created, response.in_progress
     reasoning:  output_item.added, content_part.added, reasoning_text.delta…,
@@ -22,212 +24,263 @@ from __future__ import annotations
 
 from typing import Any
 
+from sse_starlette import ServerSentEvent
+
 from parsing import ANSWER
-from server.shaping import TEXT, Op, dumps
+from server.errors import APIError
+from server.schemas import (
+    ChoiceTimings,
+    ContentPartEvent,
+    ErrorEvent,
+    MessageItem,
+    OutputItemEvent,
+    OutputText,
+    OutputTextDelta,
+    OutputTextDone,
+    ReasoningItem,
+    ReasoningText,
+    ReasoningTextDelta,
+    ReasoningTextDone,
+    ResponseLifecycleEvent,
+    ResponseObject,
+    ResponsesEvent,
+    ResponsesUsage,
+    Usage,
+)
+from server.shaping import TEXT, Op, RunSummary, sse
 
 
 class ResponsesEncoder:
-    """Builds the output items of one response and, when streaming, its SSE event lines."""
+    """Builds the output items of one response and, when `stream`, its SSE events.
+
+    The non-streaming route runs the same encoder over the same ops with `stream=False` (no
+    events are built) and answers with `result`, the final response object `end` made.
+    """
 
     def __init__(
-        self, response_id: str, created_at: int, model: str, request_fields: dict[str, Any]
+        self,
+        response_id: str,
+        created_at: int,
+        model: str,
+        request_fields: dict[str, Any],
+        *,
+        stream: bool = True,
     ) -> None:
         self.response_id = response_id
         self.created_at = created_at
         self.model = model
         self.request_fields = request_fields  # echoed in the response object
-        self.output: list[dict[str, Any]] = []
+        self.stream = stream
+        self.output: list[MessageItem | ReasoningItem] = []
+        self.result: ResponseObject | None = None  # set by `end`
         self._by_segment: dict[int, int] = {}  # segment index -> output index
         self._awaiting_phase: int | None = None  # output index of an answer not yet "done"
         self._seq = 0
 
     # -- events ---------------------------------------------------------------------------------
 
-    def _event(self, type_: str, **fields: Any) -> str:
-        fields["type"] = type_
-        fields["sequence_number"] = self._seq
+    def _emit(self, out: list[ServerSentEvent], event: type[ResponsesEvent], **fields: Any) -> None:
+        """Append one event (serialized now: later changes to the items do not reach it)."""
+        if not self.stream:
+            return
+        model = event(sequence_number=self._seq, **fields)
         self._seq += 1
-        return f"event: {type_}\ndata: {dumps(fields)}\n\n"
+        # An item's `answer` exists once the answer completed; an item added has none yet.
+        unset = {"item": {"answer"}} if getattr(fields.get("item"), "answer", 0) is None else None
+        out.append(sse(model.model_dump_json(exclude=unset), event=model.type))
 
-    def start(self) -> list[str]:
+    def start(self) -> list[ServerSentEvent]:
+        out: list[ServerSentEvent] = []
         snapshot = self.response("in_progress")
-        return [
-            self._event("response.created", response=snapshot),
-            self._event("response.in_progress", response=snapshot),
-        ]
+        self._emit(out, ResponseLifecycleEvent, type="response.created", response=snapshot)
+        self._emit(out, ResponseLifecycleEvent, type="response.in_progress", response=snapshot)
+        return out
 
-    def ops(self, ops: list[Op]) -> list[str]:
-        lines: list[str] = []
+    def ops(self, index: int, ops: list[Op]) -> list[ServerSentEvent]:
+        """Choice `index`'s ops (a response has one choice)."""
+        out: list[ServerSentEvent] = []
         for op in ops:
             out_index = self._by_segment.get(op.segment)
             if out_index is None:
-                out_index = self._open(op.kind, op.segment, lines)
+                out_index = self._open(op.kind, op.segment, out)
             item = self.output[out_index]
-            part = item["content"][0]
+            part = item.content[0]
+            where = {"item_id": item.id, "output_index": out_index, "content_index": 0}
+            answer = op.kind == ANSWER
             if op.op == TEXT:
-                part["text"] += op.text
-                name = (
-                    "response.output_text.delta"
-                    if op.kind == ANSWER
-                    else "response.reasoning_text.delta"
-                )
-                extra = {"logprobs": []} if op.kind == ANSWER else {}
-                lines.append(
-                    self._event(
-                        name,
-                        item_id=item["id"],
-                        output_index=out_index,
-                        content_index=0,
+                part.text += op.text
+                if answer:
+                    self._emit(
+                        out,
+                        OutputTextDelta,
+                        type="response.output_text.delta",
                         delta=op.text,
-                        **extra,
+                        **where,
                     )
-                )
+                else:
+                    self._emit(
+                        out,
+                        ReasoningTextDelta,
+                        type="response.reasoning_text.delta",
+                        delta=op.text,
+                        **where,
+                    )
                 continue
             # The segment ended.
-            part["text"] = op.text
-            item["status"] = "completed" if op.complete else "incomplete"
-            if op.kind == ANSWER:
-                item["answer"] = op.answer
-                text_done = self._event(
-                    "response.output_text.done",
-                    item_id=item["id"],
-                    output_index=out_index,
-                    content_index=0,
-                    text=op.text,
-                    logprobs=[],
+            part.text = op.text
+            item.status = "completed" if op.complete else "incomplete"
+            if isinstance(item, MessageItem):
+                item.answer = op.answer
+                self._emit(
+                    out, OutputTextDone, type="response.output_text.done", text=op.text, **where
                 )
             else:
-                text_done = self._event(
-                    "response.reasoning_text.done",
-                    item_id=item["id"],
-                    output_index=out_index,
-                    content_index=0,
+                self._emit(
+                    out,
+                    ReasoningTextDone,
+                    type="response.reasoning_text.done",
                     text=op.text,
+                    **where,
                 )
-            lines.append(text_done)
-            lines.append(
-                self._event(
-                    "response.content_part.done",
-                    item_id=item["id"],
-                    output_index=out_index,
-                    content_index=0,
-                    part=part,
-                )
-            )
-            if op.kind == ANSWER:
+            self._emit(out, ContentPartEvent, type="response.content_part.done", part=part, **where)
+            if answer:
                 # Its phase is known only when what follows is: the item waits for it.
                 self._awaiting_phase = out_index
             else:
-                lines.append(
-                    self._event("response.output_item.done", output_index=out_index, item=item)
+                self._emit(
+                    out,
+                    OutputItemEvent,
+                    type="response.output_item.done",
+                    output_index=out_index,
+                    item=item,
                 )
-        return lines
+        return out
 
-    def _open(self, kind: str, segment: int, lines: list[str]) -> int:
+    def _open(self, kind: str, segment: int, out: list[ServerSentEvent]) -> int:
         # A new segment after an answer means the model went on: that answer was commentary.
-        lines.extend(self._settle_phase("commentary"))
+        out.extend(self._settle_phase("commentary"))
         out_index = len(self.output)
         self._by_segment[segment] = out_index
+        item: MessageItem | ReasoningItem
         if kind == ANSWER:
-            item: dict[str, Any] = {
-                "id": f"msg_{self.response_id}_{out_index}",
-                "type": "message",
-                "role": "assistant",
-                "status": "in_progress",
-                "phase": None,
-                "content": [{"type": "output_text", "text": "", "annotations": [], "logprobs": []}],
-            }
-        else:
-            item = {
-                "id": f"rs_{self.response_id}_{out_index}",
-                "type": "reasoning",
-                "summary": [],
-                "status": "in_progress",
-                "content": [{"type": "reasoning_text", "text": ""}],
-            }
-        self.output.append(item)
-        added = {**item, "content": []}
-        lines.append(self._event("response.output_item.added", output_index=out_index, item=added))
-        lines.append(
-            self._event(
-                "response.content_part.added",
-                item_id=item["id"],
-                output_index=out_index,
-                content_index=0,
-                part=dict(item["content"][0]),
+            item = MessageItem(
+                id=f"msg_{self.response_id}_{out_index}",
+                status="in_progress",
+                phase=None,
+                content=[OutputText(text="")],
             )
+        else:
+            item = ReasoningItem(
+                id=f"rs_{self.response_id}_{out_index}",
+                status="in_progress",
+                content=[ReasoningText(text="")],
+            )
+        self.output.append(item)
+        self._emit(
+            out,
+            OutputItemEvent,
+            type="response.output_item.added",
+            output_index=out_index,
+            item=item.model_copy(update={"content": []}),
+        )
+        self._emit(
+            out,
+            ContentPartEvent,
+            type="response.content_part.added",
+            item_id=item.id,
+            output_index=out_index,
+            content_index=0,
+            part=item.content[0],
         )
         return out_index
 
-    def _settle_phase(self, phase: str) -> list[str]:
+    def _settle_phase(self, phase: str) -> list[ServerSentEvent]:
         if self._awaiting_phase is None:
             return []
         out_index, self._awaiting_phase = self._awaiting_phase, None
         item = self.output[out_index]
-        item["phase"] = phase
-        return [self._event("response.output_item.done", output_index=out_index, item=item)]
+        assert isinstance(item, MessageItem)
+        item.phase = phase  # type: ignore[assignment]  # "commentary" or "final_answer"
+        out: list[ServerSentEvent] = []
+        self._emit(
+            out,
+            OutputItemEvent,
+            type="response.output_item.done",
+            output_index=out_index,
+            item=item,
+        )
+        return out
 
     def finish(
-        self,
-        finish_reason: str | None,
-        usage: dict[str, Any],
-        format_ok: bool,
-        timings: dict[str, Any] | None = None,
-    ) -> list[str]:
-        """Close the last answer (final_answer) and send the terminal response event."""
-        lines = self._settle_phase("final_answer")
-        status = "incomplete" if finish_reason == "length" else "completed"
-        final = self.response(status, usage=usage, format_ok=format_ok, timings=timings)
-        name = "response.incomplete" if status == "incomplete" else "response.completed"
-        lines.append(self._event(name, response=final))
-        return lines
+        self, index: int, finish_reason: str, timings: ChoiceTimings | None = None
+    ) -> list[ServerSentEvent]:
+        """A choice finished: nothing to send yet (the terminal event carries it)."""
+        return []
 
-    def error(self, message: str, code: str) -> str:
-        return self._event("error", code=code, message=message, param=None)
+    def end(self, summary: RunSummary) -> list[ServerSentEvent]:
+        """Close the last answer (final_answer) and send the terminal response event; the
+        final response object is kept in `result`."""
+        out = self._settle_phase("final_answer")
+        choice = summary.choices[0]
+        status = "incomplete" if choice.finish_reason == "length" else "completed"
+        usage = responses_usage(summary.usage) if summary.usage is not None else None
+        final = self.response(
+            status, usage=usage, format_ok=choice.format_ok, timings=choice.timings
+        )
+        self.result = final
+        name = "response.incomplete" if status == "incomplete" else "response.completed"
+        self._emit(out, ResponseLifecycleEvent, type=name, response=final)
+        return out
+
+    def error(self, error: APIError) -> list[ServerSentEvent]:
+        out: list[ServerSentEvent] = []
+        self._emit(
+            out,
+            ErrorEvent,
+            type="error",
+            code=error.code or "error",
+            message=error.message,
+            param=None,
+        )
+        return out
 
     # -- the response object --------------------------------------------------------------------
-
-    def settle_all(self) -> None:
-        """Non-streaming: decide the last answer's phase without emitting events."""
-        self._settle_phase("final_answer")
 
     def response(
         self,
         status: str,
         *,
-        usage: dict[str, Any] | None = None,
+        usage: ResponsesUsage | None = None,
         format_ok: bool | None = None,
-        timings: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.response_id,
-            "object": "response",
-            "created_at": self.created_at,
-            "status": status,
-            "model": self.model,
-            "output": self.output,
-            "parallel_tool_calls": False,
-            "tool_choice": "none",
-            "tools": [],
-            "incomplete_details": {"reason": "max_output_tokens"}
-            if status == "incomplete"
-            else None,
-            "error": None,
-            "usage": usage,
-            "format_ok": format_ok,
-            "timings": timings,
+        timings: ChoiceTimings | None = None,
+    ) -> ResponseObject:
+        return ResponseObject(
+            id=self.response_id,
+            object="response",
+            created_at=self.created_at,
+            status=status,  # type: ignore[arg-type]  # one of ResponseObject's statuses
+            model=self.model,
+            output=self.output,
+            parallel_tool_calls=False,
+            tool_choice="none",
+            tools=[],
+            incomplete_details={"reason": "max_output_tokens"} if status == "incomplete" else None,
+            error=None,
+            usage=usage,
+            format_ok=format_ok,
+            timings=timings,
             **self.request_fields,
-        }
-        return body
+        )
 
 
-def responses_usage(
-    prompt_tokens: int, completion_tokens: int, think_tokens: int
-) -> dict[str, Any]:
-    return {
-        "input_tokens": prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-        "output_tokens": completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": think_tokens},
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
+def responses_usage(usage: Usage) -> ResponsesUsage:
+    """The chat usage of a run, in the Responses API's words."""
+    return ResponsesUsage(
+        input_tokens=usage.prompt_tokens,
+        input_tokens_details={"cached_tokens": 0, "cache_write_tokens": 0},
+        output_tokens=usage.completion_tokens,
+        output_tokens_details={
+            "reasoning_tokens": usage.completion_tokens_details.reasoning_tokens
+        },
+        total_tokens=usage.total_tokens,
+    )

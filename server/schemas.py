@@ -1,9 +1,10 @@
 """Pydantic models of every wire format the server speaks.
 
 Requests are validated with these models (unknown fields are rejected with 400, so nothing is
-silently misread). Non-streaming responses are built from them. Streamed chunks are written by
-`server.shaping` without going through pydantic, because that is the per-token path; the tests
-validate every streamed chunk against `ChatCompletionChunk` so the two cannot drift apart.
+silently misread). Everything the server sends is built from them and serialized once: the
+non-streaming bodies, every `chat.completion.chunk` (`server.shaping`, dumped with
+`exclude_unset`, so a chunk carries only the fields it sets) and every Responses event
+(`server.responses_events`).
 
 Extensions to OpenAI's shapes (all additive, so unmodified OpenAI clients keep working):
   - request `enforce_format` (bool): constrain generation to the interleaved format.
@@ -415,8 +416,8 @@ class MessageItem(BaseModel):
     type: Literal["message"] = "message"
     role: Literal["assistant"] = "assistant"
     status: Literal["in_progress", "completed", "incomplete"]
-    content: list[OutputText]
     phase: Literal["commentary", "final_answer"] | None = None
+    content: list[OutputText]
     answer: AnswerInfo | None = None
 
 
@@ -424,8 +425,8 @@ class ReasoningItem(BaseModel):
     id: str
     type: Literal["reasoning"] = "reasoning"
     summary: list[Any] = Field(default_factory=list)
-    content: list[ReasoningText]
     status: Literal["in_progress", "completed", "incomplete"]
+    content: list[ReasoningText]
 
 
 class ResponsesUsage(BaseModel):
@@ -445,15 +446,109 @@ class ResponseObject(BaseModel):
     status: Literal["in_progress", "completed", "incomplete", "failed"]
     model: str
     output: list[MessageItem | ReasoningItem]
-    usage: ResponsesUsage | None = None
+    parallel_tool_calls: bool = False
+    tool_choice: Literal["none"] = "none"
+    tools: list[Any] = Field(default_factory=list)
     incomplete_details: dict[str, str] | None = None
     error: dict[str, Any] | None = None
+    usage: ResponsesUsage | None = None
+    format_ok: bool | None = None  # our extension, as on chat choices
+    timings: ChoiceTimings | None = None  # our extension, on the final response object
+    # Echoed from the request.
     instructions: str | None = None
     max_output_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
-    parallel_tool_calls: bool = False
-    tool_choice: Literal["none"] = "none"
-    tools: list[Any] = Field(default_factory=list)
-    format_ok: bool | None = None  # our extension, as on chat choices
-    timings: ChoiceTimings | None = None  # our extension, on the final response object
+
+
+# -- responses API: stream events -----------------------------------------------------------------
+
+
+class ResponseLifecycleEvent(BaseModel):
+    """response.created / .in_progress / .completed / .incomplete: a snapshot of the response."""
+
+    response: ResponseObject
+    type: str
+    sequence_number: int
+
+
+class OutputItemEvent(BaseModel):
+    """response.output_item.added / .done."""
+
+    output_index: int
+    item: MessageItem | ReasoningItem
+    type: str
+    sequence_number: int
+
+
+class ContentPartEvent(BaseModel):
+    """response.content_part.added / .done."""
+
+    item_id: str
+    output_index: int
+    content_index: int
+    part: OutputText | ReasoningText
+    type: str
+    sequence_number: int
+
+
+class OutputTextDelta(BaseModel):
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    logprobs: list[Any] = Field(default_factory=list)
+    type: str
+    sequence_number: int
+
+
+class ReasoningTextDelta(BaseModel):
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+    type: str
+    sequence_number: int
+
+
+class OutputTextDone(BaseModel):
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    logprobs: list[Any] = Field(default_factory=list)
+    type: str
+    sequence_number: int
+
+
+class ReasoningTextDone(BaseModel):
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
+    type: str
+    sequence_number: int
+
+
+class ErrorEvent(BaseModel):
+    """The event that ends a Responses stream that failed after it started."""
+
+    code: str
+    message: str
+    param: str | None = None
+    type: str
+    sequence_number: int
+
+
+# Every Responses stream event: its own fields first, then `type` (also the SSE `event:` name)
+# and `sequence_number`, the order the server has always sent.
+ResponsesEvent = (
+    ResponseLifecycleEvent
+    | OutputItemEvent
+    | ContentPartEvent
+    | OutputTextDelta
+    | ReasoningTextDelta
+    | OutputTextDone
+    | ReasoningTextDone
+    | ErrorEvent
+)

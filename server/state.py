@@ -1,23 +1,26 @@
-"""What the routes share: settings, the backend, admission control, the default prompt, and
-the watch on the backend's life."""
+"""The server's state (the one thing "state" names here): what the routes share, i.e. settings,
+the backend, admission control, the default prompt, the watch on the backend's life; and how
+a route serves a run, streaming or not, handing its summary to the access log."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 
 from server.backend import Backend, GenerationParams, Message
 from server.budgets import NO_BUDGET, ReasoningBudget
 from server.config import Settings
 from server.errors import APIError, engine_dead
-from server.generation import Run
+from server.generation import Encoder, Run
+from server.middleware import AccessRecord
 from server.prompting import system_prompt_for
-from server.streams import Admission, ClientGone, until_disconnect
+from server.shaping import RunSummary
+from server.streams import Admission, ClientGone, GenerationStream, until_disconnect
 
 log = logging.getLogger("server")
 
@@ -47,7 +50,7 @@ class AppState:
         self,
         messages: list[Message],
         params: GenerationParams,
-        state: dict[str, Any],
+        access: AccessRecord,
         budget: ReasoningBudget = NO_BUDGET,
     ) -> Run:
         """Admit (or 429) and submit a request; the returned run owns the admission slot."""
@@ -55,7 +58,14 @@ class AppState:
             raise engine_dead()
         self.admission.enter()
         run = Run(
-            self.backend, messages, params, self.settings.format, self.admission, state, budget
+            self.backend,
+            messages,
+            params,
+            self.settings.format,
+            self.admission,
+            access.request_id,
+            access.t0,
+            budget,
         )
         try:
             await run.start()
@@ -67,6 +77,7 @@ class AppState:
     async def start_run_for(
         self,
         request: Request,
+        access: AccessRecord,
         messages: list[Message],
         params: GenerationParams,
         budget: ReasoningBudget = NO_BUDGET,
@@ -77,12 +88,44 @@ class AppState:
         spends queued and in prefill; a client that leaves then must not hold its place.
         Cancelling the submission aborts the engine request.
         """
-        state = request.scope["state"]
         try:
-            return await until_disconnect(request, self.start_run(messages, params, state, budget))
+            return await until_disconnect(request, self.start_run(messages, params, access, budget))
         except ClientGone:
-            state["outcome"] = "client_disconnected"
+            access.run = RunSummary("client_disconnected")
             raise
+
+    def stream(
+        self, run: Run, encoder: Encoder[ServerSentEvent], access: AccessRecord
+    ) -> GenerationStream:
+        """The SSE response of a run. However it ends, the run is closed and its summary
+        handed to the access log ("shutdown" when the server is draining, else the client
+        left, unless the run ended by itself first)."""
+
+        async def close() -> None:
+            access.run = await run.close("shutdown" if self.draining else "client_disconnected")
+
+        events: AsyncIterator[ServerSentEvent] = run.events(encoder)
+        return GenerationStream(events, close)
+
+    async def complete(
+        self,
+        request: Request,
+        run: Run,
+        access: AccessRecord,
+        encoder: Encoder[object] | None = None,
+    ) -> RunSummary:
+        """A non-streaming run to its end, cancelled if the client disconnects first (raises
+        `ClientGone`); the summary goes to the access log whatever happens."""
+        try:
+            summary = await until_disconnect(request, run.complete(encoder))
+        except ClientGone:
+            access.run = await run.close("client_disconnected")
+            raise
+        except BaseException:
+            access.run = await run.close("error")
+            raise
+        access.run = summary
+        return summary
 
     async def watch_backend(self) -> None:
         """Runs for the server's life: on the backend's death, fail fast and exit."""

@@ -10,13 +10,19 @@ from typing import TypeVar
 
 import anyio
 from fastapi import Request
-from starlette.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import AppStatus
 from starlette.types import Receive, Scope, Send
 
 from server import metrics
 from server.errors import APIError
 
 T = TypeVar("T")
+
+# sse-starlette cancels every stream as soon as uvicorn begins to shut down. This server
+# drains instead: on SIGTERM running streams get --shutdown-grace-seconds to finish, after
+# which uvicorn cancels what is left (`server.__main__`, `server.connections`).
+AppStatus.disable_automatic_graceful_drain()
 
 
 class Admission:
@@ -42,21 +48,25 @@ class Admission:
         metrics.IN_FLIGHT.dec()
 
 
-class GenerationStream(StreamingResponse):
-    """An SSE response that runs `on_close` however the stream ends.
+class GenerationStream(EventSourceResponse):
+    """An SSE response (sse-starlette's) that runs `on_close` however the stream ends.
 
-    Starlette cancels the response when the client disconnects. The body generator may then be
+    Each event is sent the moment the body yields it, one write per event: nothing is
+    buffered. No keep-alive pings (`ping=0`): a generation sends its first event at once and
+    then one per token. Headers as ever: `Cache-Control: no-cache`, `X-Accel-Buffering: no`,
+    no `Connection` header (sse-starlette's "keep-alive" is removed: uvicorn decides).
+
+    The response is cancelled when the client disconnects. The body generator may then be
     suspended at a `yield` (cancelled inside `send`), in which case its `finally` would only
     run when the garbage collector finalizes it. Closing it here, shielded from the
     cancellation, makes the engine abort happen at once, not eventually.
     """
 
-    def __init__(self, body: AsyncIterator[str], on_close: Callable[[], Awaitable[None]]) -> None:
-        super().__init__(
-            body,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+    def __init__(
+        self, body: AsyncIterator[ServerSentEvent], on_close: Callable[[], Awaitable[None]]
+    ) -> None:
+        super().__init__(body, headers={"Cache-Control": "no-cache"}, ping=0, sep="\n")
+        del self.headers["connection"]
         self._body = body
         self._on_close = on_close
 

@@ -4,7 +4,9 @@ The upstream (vLLM's own server, SGLang, ...) is asked for a plain streaming cha
 its text deltas go through the same parsing and shaping as the local engine's, so clients get
 the same events either way. Details:
   - The request is always streamed upstream, also for non-streaming clients, so answers get
-    their own completion times.
+    their own completion times. The stream is read with httpx-sse (as the benchmark client
+    reads ours): an upstream answering 200 with another Content-Type than
+    `text/event-stream`, or with data that is not JSON, is a 502.
   - Token offsets count one token per upstream chunk that carries text (vLLM sends one chunk
     per token); the final `usage` is the upstream's own count (requested with
     `stream_options.include_usage`).
@@ -26,6 +28,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource, SSEError
 
 from parsing import get_format
 from server.backend import GenerationParams, Message, Piece
@@ -78,10 +81,8 @@ class UpstreamGeneration:
         in_think = [False] * self._n
         held: list[Piece] = []  # finishing pieces wait for the usage chunk's token count
         try:
-            async for line in self._response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
+            async for event in EventSource(self._response).aiter_sse():
+                data = event.data
                 if data == "[DONE]":
                     break
                 chunk = json.loads(data)
@@ -108,6 +109,8 @@ class UpstreamGeneration:
                         pieces.append(piece)
                 if pieces:
                     yield pieces
+        except SSEError as exc:
+            raise APIError(502, f"upstream: {exc}", code="upstream_error") from exc
         except (httpx.TransportError, json.JSONDecodeError) as exc:
             raise APIError(
                 502, f"upstream stream broke off: {type(exc).__name__}", code="upstream_error"
@@ -269,4 +272,12 @@ class UpstreamBackend:
                     headers["Retry-After"] = response.headers["retry-after"]
                 raise APIError(status, message, code="upstream_rejected", headers=headers)
             raise APIError(502, f"{message} (status {response.status_code})", code="upstream_error")
+        content_type = response.headers.get("content-type", "")
+        if "text/event-stream" not in content_type.partition(";")[0]:
+            await response.aclose()
+            raise APIError(
+                502,
+                f"upstream answered with Content-Type {content_type!r}, not an event stream",
+                code="upstream_error",
+            )
         return UpstreamGeneration(response, self._think_tags, params.n)

@@ -7,6 +7,7 @@ The same paths run against real vLLM in test_server_chat.py / test_server_upstre
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -108,6 +109,48 @@ def test_engine_error_mid_stream_ends_with_error_chunk_and_done_and_server_stays
         assert client.app.state.server.admission.in_flight == 0
 
 
+def test_the_access_log_line_carries_the_runs_summary(caplog: pytest.LogCaptureFixture) -> None:
+    backend = FakeBackend()
+    with caplog.at_level(logging.INFO, logger="server.access"), client_for(backend) as client:
+        plain = client.post("/v1/chat/completions", json=CHAT)
+        streamed = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+        responses = client.post("/v1/responses", json={"input": "2+3?", "stream": True})
+        health = client.get("/health")
+        backend.fail_after = 2
+        failed_stream = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+        failed = client.post("/v1/chat/completions", json=CHAT)
+    lines = {
+        line["request_id"]: line
+        for line in (
+            json.loads(r.getMessage()) for r in caplog.records if r.name == "server.access"
+        )
+    }
+    expect = {  # request: (status, outcome, completion tokens); the scripted prompt is 3 tokens
+        plain: (200, "completed", 4),
+        streamed: (200, "completed", 4),
+        responses: (200, "completed", 4),
+        failed_stream: (200, "error", 2),
+        failed: (500, "error", 2),
+    }
+    for response, (status, outcome, tokens) in expect.items():
+        line = lines[response.headers["x-request-id"]]
+        assert response.status_code == status == line["status"], line
+        assert line["outcome"] == outcome and line["completion_tokens"] == tokens, line
+        assert line["prompt_tokens"] == 3 and line["duration_ms"] > 0, line
+        assert line["method"] == "POST", line
+    # A failure nobody turned into an APIError: a generic OpenAI-shaped 500, no internals.
+    assert failed.json()["error"]["message"] == "internal server error; see the server log"
+    assert "exploded" not in failed.text
+    line = lines[health.headers["x-request-id"]]
+    assert line == {
+        "request_id": health.headers["x-request-id"],
+        "method": "GET",
+        "path": "/health",
+        "status": 200,
+        "duration_ms": line["duration_ms"],
+    }
+
+
 def test_a_dead_backend_turns_health_and_requests_into_503s_then_stops_the_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -200,6 +243,9 @@ def upstream_with(handler) -> UpstreamBackend:  # type: ignore[no-untyped-def]
     return backend
 
 
+SSE = {"content-type": "text/event-stream; charset=utf-8"}
+
+
 def sse_body(*chunks: dict) -> bytes:
     return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
 
@@ -225,7 +271,7 @@ async def test_upstream_reasoning_fields_are_wrapped_back_into_think_tags() -> N
         choice({}, "stop"),
         {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 6}},
     )
-    backend = upstream_with(lambda request: httpx.Response(200, content=body))
+    backend = upstream_with(lambda request: httpx.Response(200, content=body, headers=SSE))
     pieces, prompt_tokens = await collect(backend)
     assert "".join(p.text for p in pieces) == "<think>plan more</think><answer>4</answer>"
     assert prompt_tokens == 9
@@ -247,9 +293,34 @@ async def test_upstream_errors_map_to_client_or_gateway_errors(status: int, expe
 @pytest.mark.anyio
 async def test_upstream_error_chunk_mid_stream_raises_a_gateway_error() -> None:
     body = sse_body(choice({"content": "hel"}), {"error": {"message": "boom", "code": 500}})
-    backend = upstream_with(lambda request: httpx.Response(200, content=body))
+    backend = upstream_with(lambda request: httpx.Response(200, content=body, headers=SSE))
     with pytest.raises(APIError, match="boom"):
         await collect(backend)
+
+
+@pytest.mark.anyio
+async def test_upstream_answers_that_are_not_event_streams_are_gateway_errors() -> None:
+    body = sse_body(choice({"content": "hel"}, "stop"))
+    backend = upstream_with(lambda request: httpx.Response(200, content=body))  # no type
+    with pytest.raises(APIError, match="not an event stream") as caught:
+        await collect(backend)
+    assert caught.value.status == 502 and caught.value.code == "upstream_error"
+    # Events split across reads, comments, CRLF line ends and a multi-line event all parse.
+    last = json.dumps(choice({"content": "</answer>"}, "stop")).encode()
+    cut = last.index(b":") + 1  # a multi-line event's lines are joined with "\n": still JSON
+    crlf = (
+        b": a comment\r\ndata: "
+        + json.dumps(choice({"content": "<answer>4"})).encode()
+        + b"\r\n\r\ndata: "
+        + last[:cut]
+        + b"\ndata: "
+        + last[cut:]
+        + b"\n\ndata: [DONE]\n\n"
+    )
+    backend = upstream_with(lambda request: httpx.Response(200, content=crlf, headers=SSE))
+    pieces, _ = await collect(backend)
+    assert "".join(p.text for p in pieces) == "<answer>4</answer>"
+    assert pieces[-1].finish_reason == "stop"
 
 
 @pytest.fixture

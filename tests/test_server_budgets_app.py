@@ -497,7 +497,9 @@ def test_gateway_budgets_continue_the_final_assistant_message() -> None:
         usage = {"prompt_tokens": 7 + len(prefix.split()), "completion_tokens": len(chunks) - 1}
         chunks.append({"choices": [], "usage": usage})
         sse = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-        return httpx.Response(200, content=sse.encode())
+        return httpx.Response(
+            200, content=sse.encode(), headers={"content-type": "text/event-stream"}
+        )
 
     backend = UpstreamBackend(parse_settings(["--upstream", "http://up:1/v1"]))
     backend._client = httpx.AsyncClient(transport=httpx.MockTransport(handler))

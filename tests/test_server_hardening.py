@@ -246,7 +246,7 @@ LIMIT = 64 * 1024
 
 
 class LiveServer:
-    def __init__(self, base: type[Any]) -> None:
+    def __init__(self, base: type[Any], backend: Any = None, *flags: str) -> None:
         settings = parse_settings(
             [
                 "--header-timeout-seconds",
@@ -255,9 +255,11 @@ class LiveServer:
                 str(TIMEOUT_S),
                 "--max-request-bytes",
                 str(LIMIT),
+                *flags,
             ]
         )
-        config = uvicorn_config(create_app(settings, FakeBackend()), settings)  # type: ignore[arg-type]
+        app = create_app(settings, backend if backend is not None else FakeBackend())
+        config = uvicorn_config(app, settings)
         assert config.http.header_timeout == TIMEOUT_S  # type: ignore[union-attr]
         config.http = protocol_class(TIMEOUT_S, base)  # both of uvicorn's, not just the default
         self.server = uvicorn.Server(config)

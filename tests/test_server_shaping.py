@@ -18,9 +18,9 @@ from openai.types.chat import ChatCompletionChunk as OpenAIChunk
 from openai.types.responses import ResponseStreamEvent
 
 from parsing import parse
-from server.responses_events import ResponsesEncoder, responses_usage
+from server.responses_events import ResponsesEncoder
 from server.schemas import ChatCompletionChunk, ResponseObject
-from server.shaping import SEPARATOR, SSE_DONE, ChatEncoder, ChoiceShaper, usage_dict
+from server.shaping import SEPARATOR, ChatEncoder, ChoiceShaper, summarize
 
 TEXT = (
     "<think> Let me add 2 and 3. </think> <answer> 5 </answer>\n"
@@ -36,15 +36,14 @@ def run_chat(
 ) -> tuple[list[dict], ChoiceShaper]:
     """Feed (text, tokens) pieces through shaper + encoder like the route does; parsed chunks."""
     shaper = ChoiceShaper(fmt, t0=100.0)
-    encoder = ChatEncoder("chatcmpl-1", 1, "m", reasoning_content)
-    lines = [encoder.role(0)]
+    encoder = ChatEncoder("chatcmpl-1", 1, "m", reasoning_content, include_usage=True)
+    events = encoder.start()
     for step, (text, tokens) in enumerate(pieces):
-        lines += encoder.ops(0, shaper.feed(text, tokens, now=100.0 + step))
-    lines += encoder.ops(0, shaper.close(now=100.0 + len(pieces), finish_reason=finish))
-    lines.append(encoder.finish(0, finish))
-    lines.append(encoder.usage(usage_dict(7, [shaper])))
-    lines.append(SSE_DONE)
-    body = "".join(lines)
+        events += encoder.ops(0, shaper.feed(text, tokens, now=100.0 + step))
+    events += encoder.ops(0, shaper.close(now=100.0 + len(pieces), finish_reason=finish))
+    events += encoder.finish(0, finish)
+    events += encoder.end(summarize("completed", 7, [shaper]))
+    body = b"".join(e.encode() for e in events).decode()
     assert body.endswith("data: [DONE]\n\n")
     events = [e for e in body.split("\n\n") if e]
     assert all(e.startswith("data: ") for e in events)
@@ -182,12 +181,11 @@ def run_responses(text: str, finish: str = "stop") -> tuple[list[dict], Response
     encoder = ResponsesEncoder("r1", 1, "m", {"instructions": None})
     lines = encoder.start()
     for i, ch in enumerate(text):
-        lines += encoder.ops(shaper.feed(ch, 1, now=float(i)))
-    lines += encoder.ops(shaper.close(now=float(len(text)), finish_reason=finish))
-    usage = responses_usage(5, shaper.completion_tokens, shaper.think_tokens)
-    lines += encoder.finish(finish, usage, shaper.format_ok())
+        lines += encoder.ops(0, shaper.feed(ch, 1, now=float(i)))
+    lines += encoder.ops(0, shaper.close(now=float(len(text)), finish_reason=finish))
+    lines += encoder.end(summarize("completed", 5, [shaper]))
     events = []
-    for block in "".join(lines).split("\n\n"):
+    for block in b"".join(e.encode() for e in lines).decode().split("\n\n"):
         if not block:
             continue
         event_line, data_line = block.split("\n")
@@ -226,3 +224,30 @@ def test_responses_answer_followed_by_thinking_is_commentary_and_length_is_incom
     assert [i.get("phase") for i in done if i["type"] == "message"] == ["commentary"]
     assert events[-1]["type"] == "response.incomplete"
     assert events[-1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+
+
+def test_chunk_bytes_are_compact_json_with_only_the_fields_each_chunk_sets() -> None:
+    # The exact wire form: a chunk carries `logprobs` and `finish_reason` always, a delta only
+    # its own fields, `usage` and `timings` only where they belong; UTF-8 as is, no spaces.
+    encoder = ChatEncoder("chatcmpl-1", 1, "m", include_usage=True)
+    shaper = ChoiceShaper("interleaved", t0=0.0)
+    head = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+    (role,) = encoder.start()
+    assert role.encode() == (
+        b"data: " + head.encode() + b'[{"index":0,"delta":{"role":"assistant"},'
+        b'"logprobs":null,"finish_reason":null}]}\n\n'
+    )
+    (text,) = encoder.ops(0, shaper.feed("<answer>d\u00e9j\u00e0", 1, now=0.0))
+    assert text.encode().decode() == (
+        f'data: {head}[{{"index":0,"delta":{{"content":"d\u00e9j\u00e0"}},'
+        '"logprobs":null,"finish_reason":null}]}\n\n'
+    )
+    shaper.close(now=1.0, finish_reason="stop")
+    (finish,) = encoder.finish(0, "stop", shaper.timings(0))
+    choice = json.loads(finish.encode()[6:])["choices"][0]
+    assert list(choice) == ["index", "delta", "logprobs", "finish_reason", "timings"]
+    assert choice["delta"] == {} and choice["timings"]["index"] == 0
+    usage, done = encoder.end(summarize("completed", 2, [shaper]))
+    assert json.loads(usage.encode()[6:])["choices"] == []
+    assert b'"usage":{"prompt_tokens":2,' in usage.encode()
+    assert done.encode() == b"data: [DONE]\n\n"

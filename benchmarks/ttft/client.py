@@ -1,10 +1,12 @@
 """One streamed chat request, timed per SSE event from the client's side.
 
-The client is deliberately dumb: it sends one OpenAI chat request with `stream: true`, stamps
-every SSE data event with `time.perf_counter()` the moment its line arrives, and keeps what the
-event said (reasoning text, content text, our `answer_complete` extension, finish reason,
-usage). Deciding which text is thinking and which is answer is `classify`'s job; turning times
-into metrics is `metrics`' job. Any way a request can go wrong ends as a failed
+The client is deliberately dumb: it sends one OpenAI chat request with `stream: true`, reads
+the stream with httpx-sse (the reader the server's gateway uses too), stamps every SSE data
+event with `time.perf_counter()` the moment it is complete (its blank line has arrived; servers
+write an event in one piece, so that is when its first line arrived), and keeps what the event
+said (reasoning text, content text, our `answer_complete` extension, finish reason, usage).
+Deciding which text is thinking and which is answer is `classify`'s job; turning times into
+metrics is `metrics`' job. Any way a request can go wrong ends as a failed
 `RequestRecord` with a `error_kind`, never as an exception, because a benchmark that crashes
 on the first 500 measures nothing.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource, SSEError
 
 # Failure kinds, so the report can count them by cause.
 HTTP = "http_{status}"  # the server answered with a non-200 status
@@ -188,25 +191,16 @@ async def send(
 
 async def _read_events(response: httpx.Response, record: RequestRecord) -> None:
     sent = record.sent_at
-    data: list[str] = []
-    first_line_at = 0.0
     done = False
-    async for line in response.aiter_lines():
-        if line.startswith("data:"):
-            if not data:
-                first_line_at = time.perf_counter() - sent
-            data.append(line[5:].removeprefix(" "))
-            continue
-        if line or not data:  # other SSE fields (event:, id:, comments) or a stray blank
-            continue
-        # A blank line ends the event (SSE): handle it with its first line's arrival time.
-        done = _handle_event("\n".join(data), first_line_at, record)
-        data = []
-        if done or not record.ok:
-            break
-    else:
-        if data:  # the last event was not followed by a blank line
-            done = _handle_event("\n".join(data), first_line_at, record)
+    try:
+        async for event in EventSource(response).aiter_sse():
+            # Events without data (comments, other fields only) are not dispatched by SSE.
+            done = _handle_event(event.data, time.perf_counter() - sent, record)
+            if done or not record.ok:
+                break
+    except SSEError as e:  # a 200 that is not an event stream: no [DONE] will come
+        record.fail(DROPPED, str(e))
+        return
     if not record.ok:
         return
     if not done:
