@@ -113,7 +113,7 @@ def close_reason(budget: ReasoningBudget, view: BudgetView) -> str | None:
 
 
 def forced_text(open_kind: str | None, think_close: str | None, answer_open: str | None) -> str:
-    """The tags that end thinking and start an answer, from the state the choice is in:
+    """The tags that end thinking and start an answer, from what the choice has open:
     `</think><answer>` inside a think segment, `<answer>` between segments (r1's tagless
     answer needs only the closing tag), nothing inside an answer."""
     opener = answer_open or ""

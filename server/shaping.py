@@ -1,4 +1,4 @@
-"""From raw text deltas to what clients see: pure functions and small state machines, no I/O.
+"""From raw text deltas to what clients see: pure functions and small bookkeeping classes, no I/O.
 
 `ChoiceShaper` runs one choice's text through `parsing.StreamParser` and turns the parser's
 events into `Op`s (thinking text, answer text, segment ends with answer timing), while counting

@@ -14,19 +14,19 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from starlette.testclient import TestClient
-from test_server_app import FakeBackend, client_for
+from test_server_app import FakeBackend, FakeGeneration, client_for
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.api import create_app
-from server.backend import Message
+from server.backend import GenerationParams, Message, Piece
 from server.config import parse_settings
 from server.connections import MAX_HEADER_BYTES, protocol_class, uvicorn_config
 from server.request_body import BodyTimeout, read_body
@@ -424,6 +424,66 @@ def test_the_live_server_still_answers(live: LiveServer) -> None:
     response = httpx.post(f"{live.url}{CHAT}", json={"messages": user("2+3?")}, timeout=10)
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "5"
+
+
+class GatedGeneration(FakeGeneration):
+    """Sends a think segment and the start of an answer, then waits for `gate`."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__([], None)
+        self.gate = gate
+
+    async def __aiter__(self) -> AsyncIterator[list[Piece]]:
+        yield [Piece(0, "<think>add</think><answer>5", 2)]
+        while not self.gate.is_set():
+            await asyncio.sleep(0.01)
+        yield [Piece(0, "</answer>", 1, "stop")]
+
+
+class GatedBackend(FakeBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    async def generate(
+        self, messages: list[Message], params: GenerationParams, request_id: str
+    ) -> FakeGeneration:
+        self.calls.append((messages, params))
+        generation = GatedGeneration(self.gate)
+        self.generations.append(generation)
+        return generation
+
+
+@pytest.mark.parametrize("path", [CHAT, RESPONSES])
+def test_events_reach_the_client_while_the_generation_is_still_running(path: str) -> None:
+    # Nothing is buffered: the answer's first text is on the wire before the model goes on,
+    # framed as `data:` lines (Responses: with `event:` names), without pings or comments.
+    backend = GatedBackend()
+    question = {"messages": user("2+3?")} if path == CHAT else {"input": "2+3?"}
+    with (
+        LiveServer(HttpToolsProtocol, backend) as live,
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", f"{live.url}{path}", json={**question, "stream": True}) as response,
+    ):
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-accel-buffering"] == "no"
+        assert "connection" not in response.headers
+        seen = []
+        lines = response.iter_lines()
+        for line in lines:
+            seen.append(line)
+            if '"5"' in line:
+                break
+        assert not backend.gate.is_set()  # the answer's text came while the model ran
+        backend.gate.set()
+        seen += list(lines)
+    assert all(line == "" or line.startswith(("data: ", "event: ")) for line in seen), seen
+    assert any(('"content":"5"' if path == CHAT else '"delta":"5"') in line for line in seen)
+    if path == CHAT:
+        assert seen[-2:] == ["data: [DONE]", ""]
+    else:
+        assert "event: response.completed" in seen and seen[-1] == ""
 
 
 # -- the body deadline at the ASGI level ----------------------------------------------------------
