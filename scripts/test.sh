@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: set up (idempotent), lint, then every test, the real engine included.
+# The whole test suite: set up (idempotent), lint, format check, type check (parsing, tasks,
+# server), then every test, the real engine included.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k parsing.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$repo/scripts/setup.sh" --browser
 cd "$repo"
 "$repo/.venv/bin/ruff" check .
+"$repo/.venv/bin/ruff" format --check .
+"$repo/.venv/bin/mypy"  # the packages and settings in pyproject.toml's [tool.mypy]
 exec "$repo/.venv/bin/python" -m pytest "$@"

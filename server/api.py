@@ -52,7 +52,7 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
             watchdog.cancel()
             # Streams cut at the end of the grace period abort their engine requests as they
             # unwind; give them a moment to do so before the engine goes away.
-            for _ in range(40):
+            for _attempt in range(40):
                 if state.admission.in_flight == 0:
                     break
                 await asyncio.sleep(0.05)

@@ -26,12 +26,14 @@ class GenerationParams:
     """Sampling settings, already validated by the HTTP layer."""
 
     max_tokens: int | None = None  # None: up to the context length
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float | None = None  # None: the model's own default (generation_config.json)
+    top_p: float | None = None
     n: int = 1
     stop: tuple[str, ...] = ()
     seed: int | None = None
     regex: str | None = None  # structured output: the completion must match this expression
+    # Engine-side steering (`server.budgets.engine_args`): passed to vLLM's SamplingParams.
+    extra_args: dict[str, object] | None = None
 
 
 @dataclass(slots=True)
@@ -50,7 +52,7 @@ class Generation(Protocol):
 
     prompt_tokens: int
 
-    def __aiter__(self) -> AsyncIterator[Piece]: ...
+    def __aiter__(self) -> AsyncIterator[list[Piece]]: ...
 
     async def aclose(self) -> None: ...
 

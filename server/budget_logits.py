@@ -13,7 +13,7 @@ The decision is the same pure function (`server.budgets.close_reason`) on the sa
 (`BudgetView`), built from the request's own output tokens: they are detokenized
 incrementally and fed to `parsing.StreamParser`, so "inside a think segment" means exactly
 what it means everywhere else. A request opts in by carrying `SamplingParams.extra_args`
-`{BUDGET_KEY: {...ReasoningBudget fields...}, ARRIVAL_KEY: unix seconds}`; requests without
+`server.budgets.engine_args(budget, arrival)`; requests without
 it are not tracked at all.
 
 Loaded by the engine process by its qualified name (`QUALNAME`, passed as vLLM's
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
@@ -35,6 +35,8 @@ from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
 from parsing import ANSWER, THINK, StreamParser
 from server.budgets import (
+    ARRIVAL_KEY,
+    BUDGET_KEY,
     FIRST_MS,
     FIRST_TOKENS,
     MAX_FORCED_CLOSES,
@@ -48,23 +50,10 @@ if TYPE_CHECKING:
     from vllm import SamplingParams
     from vllm.config import VllmConfig
 
-BUDGET_KEY = "interleaved_budget"
-ARRIVAL_KEY = "interleaved_arrival_unix"
 QUALNAME = "server.budget_logits.BudgetLogitsProcessor"
 # How many decoded-but-unsettled tokens incremental detokenization keeps as context (a
 # multi-byte character split over tokens decodes once its last byte arrives).
 _DETOKENIZE_CONTEXT = 6
-
-
-def request_args(budget: ReasoningBudget, arrival_unix: float) -> dict[str, Any]:
-    """The `SamplingParams.extra_args` entries that make the processor steer a request."""
-    fields = {
-        "max_segment_tokens": budget.max_segment_tokens,
-        "max_total_tokens": budget.max_total_tokens,
-        "first_answer_tokens": budget.first_answer_tokens,
-        "first_answer_ms": budget.first_answer_ms,
-    }
-    return {BUDGET_KEY: fields, ARRIVAL_KEY: arrival_unix}
 
 
 @dataclass
@@ -181,8 +170,8 @@ class BudgetLogitsProcessor(LogitsProcessor):
     def _decode(self, state: RequestBudget, token: int) -> str:
         """The text `token` adds (incremental detokenization over a small window)."""
         state._ids.append(token)
-        before = self.tokenizer.decode(state._ids[: state._read])
-        after = self.tokenizer.decode(state._ids)
+        before = str(self.tokenizer.decode(state._ids[: state._read]))
+        after = str(self.tokenizer.decode(state._ids))
         if after.endswith("\ufffd"):
             return ""  # an incomplete multi-byte character: wait for its last byte
         new = after[len(before) :]

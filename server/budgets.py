@@ -112,6 +112,25 @@ def close_reason(budget: ReasoningBudget, view: BudgetView) -> str | None:
     return None
 
 
+# `SamplingParams.extra_args` keys that make the in-engine enforcement (`server.budget_logits`,
+# `--budget-enforcement logits`) steer a request.
+BUDGET_KEY = "interleaved_budget"
+ARRIVAL_KEY = "interleaved_arrival_unix"
+
+
+def engine_args(budget: ReasoningBudget, arrival_unix: float) -> dict[str, object]:
+    """The `extra_args` entries that make the engine's logits processor enforce `budget` for
+    a request that arrived at `arrival_unix` (seconds since the epoch, the engine process's
+    clock)."""
+    fields = {
+        "max_segment_tokens": budget.max_segment_tokens,
+        "max_total_tokens": budget.max_total_tokens,
+        "first_answer_tokens": budget.first_answer_tokens,
+        "first_answer_ms": budget.first_answer_ms,
+    }
+    return {BUDGET_KEY: fields, ARRIVAL_KEY: arrival_unix}
+
+
 def forced_text(open_kind: str | None, think_close: str | None, answer_open: str | None) -> str:
     """The tags that end thinking and start an answer, from what the choice has open:
     `</think><answer>` inside a think segment, `<answer>` between segments (r1's tagless

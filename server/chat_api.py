@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
@@ -88,7 +89,8 @@ def _completion(
     choices = []
     for shaper, result in zip(run.shapers, summary.choices, strict=True):
         reasoning = None if exclude_reasoning else shaper.reasoning_text()
-        extra = {"reasoning_content": reasoning} if reasoning_content else {}
+        # An extra field, present only when the flag asks for it.
+        extra: dict[str, Any] = {"reasoning_content": reasoning} if reasoning_content else {}
         message = AssistantMessage(
             content=shaper.content_text(), reasoning=reasoning, answers=shaper.answers, **extra
         )

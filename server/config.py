@@ -199,6 +199,14 @@ class Settings(BaseSettings):
     reasoning_effort_high_tokens: int = Field(
         1024, description="Total thinking tokens of reasoning_effort 'high' (default: 1024)."
     )
+    budget_enforcement: Literal["continue", "logits"] = Field(
+        "continue",
+        description="How reasoning budgets are enforced: 'continue' aborts the generation and "
+        "continues it with the closing and opening tags as the assistant prefix (also in "
+        "gateway mode); 'logits' has the engine write the tags itself through a logits "
+        "processor, no second prefill, in-process engine only (default: continue; "
+        "python -m benchmarks.forced_close compares them).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level (default: info)."
     )
@@ -336,7 +344,7 @@ def _add_engine_flags(
             group.add_argument(
                 flag,
                 dest=name,
-                type=action.type,
+                type=action.type or str,  # argparse's own default when vLLM gives none
                 choices=action.choices,
                 default=default,
                 metavar=name.upper(),
@@ -435,6 +443,11 @@ def validate(settings: Settings) -> str | None:
         return f"--upstream must be an http(s) URL, got {settings.upstream!r}"
     if settings.upstream and settings.adapter:
         return "--adapter needs the local engine; it cannot be combined with --upstream"
+    if settings.upstream and settings.budget_enforcement == "logits":
+        return (
+            "--budget-enforcement logits needs the local engine (the logits processor runs "
+            "inside it); with --upstream budgets are enforced by 'continue'"
+        )
     if settings.no_system_prompt and settings.system_prompt:
         return "--system-prompt and --no-system-prompt contradict each other"
     for name in ("max_concurrent_requests", "max_request_bytes", "port"):

@@ -122,6 +122,9 @@ class EngineBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.model_name = settings.served_model_name or ""
+        # Reasoning budgets steered inside the engine (`server.budget_logits`) rather than by
+        # abort-and-continue in `server.generation.Run`.
+        self.steers_in_engine = settings.budget_enforcement == "logits"
         self.max_model_len: int | None = None
         self._engine: Any = None
         self._tokenizer: Any = None
@@ -143,6 +146,10 @@ class EngineBackend:
             self.model_name = (adapter or Path(model)).name
         kwargs = engine_kwargs(s, current_platform.is_cpu())
         kwargs.update(model=weights, served_model_name=self.model_name)
+        if s.budget_enforcement == "logits":
+            from server.budget_logits import QUALNAME
+
+            kwargs["logits_processors"] = [QUALNAME]
         if adapter is not None and not s.merge_adapter:
             rank = adapter_rank(adapter)
             kwargs.update(
@@ -274,6 +281,7 @@ class EngineBackend:
             structured_outputs=StructuredOutputsParams(regex=params.regex)
             if params.regex
             else None,
+            extra_args=params.extra_args,
         )
         engine_id = f"{request_id}-{uuid.uuid4().hex[:8]}"
         outputs = self._engine.generate(

@@ -163,4 +163,5 @@ def install(app: FastAPI) -> None:
             message = "no such route; see /v1/models, /v1/chat/completions, /v1/responses"
         else:
             message = str(exc.detail)
-        return error_response(APIError(exc.status_code, message, headers=exc.headers))
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(APIError(exc.status_code, message, headers=headers))

@@ -12,20 +12,21 @@ It also enforces the request's reasoning budget (`server.budgets`), the same way
 backend: after each output it asks whether the open think segment must be closed; if so it
 feeds the closing and opening tags to the shaper as if the model had written them, aborts the
 backend generation and starts a continuation whose assistant prefix is the text so far plus
-those tags. (A logits processor forcing the tags would avoid the continuation's prefill but
-works only in-process; with prefix caching the prefill of the text so far is mostly cache
-hits, and `ForcedClose.resume_ms` reports what each close cost.)
+those tags (with prefix caching the prefill of the text so far is mostly cache hits, and
+`ForcedClose.resume_ms` reports what each close cost). With `--budget-enforcement logits` the
+in-process engine forces the tags itself (`server.budget_logits`, the same decision on the same
+counts): the run then only marks the answers they open, and nothing is aborted.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
-from parsing import THINK, get_format
+from parsing import ANSWER, THINK, get_format
 from server import metrics
 from server.backend import Backend, Generation, GenerationParams, Message, Piece
 from server.budgets import (
@@ -37,6 +38,7 @@ from server.budgets import (
     BudgetView,
     ReasoningBudget,
     close_reason,
+    engine_args,
     forced_text,
 )
 from server.errors import APIError, as_api_error, generation_error
@@ -55,15 +57,15 @@ class Encoder(Protocol[E]):
     """Turns a run's ops into what the client is sent (`server.shaping.ChatEncoder`,
     `server.responses_events.ResponsesEncoder`)."""
 
-    def start(self) -> list[E]: ...
+    def start(self) -> Sequence[E]: ...
 
-    def ops(self, index: int, ops: list[Op]) -> list[E]: ...
+    def ops(self, index: int, ops: list[Op]) -> Sequence[E]: ...
 
-    def finish(self, index: int, finish_reason: str, timings: ChoiceTimings) -> list[E]: ...
+    def finish(self, index: int, finish_reason: str, timings: ChoiceTimings) -> Sequence[E]: ...
 
-    def end(self, summary: RunSummary) -> list[E]: ...
+    def end(self, summary: RunSummary) -> Sequence[E]: ...
 
-    def error(self, error: APIError) -> list[E]: ...
+    def error(self, error: APIError) -> Sequence[E]: ...
 
 
 class Silent:
@@ -115,10 +117,17 @@ class Run:
         self._deadline_spent = False
         self._held = ""  # text held back by `_guard_total` (maybe the start of a think tag)
         self._think_cut = False  # `_guard_total` cut off a think tag: open an answer instead
+        # `--budget-enforcement logits`: the engine forces the tags (`server.budget_logits`);
+        # this run only marks the answers they open, and waits while the engine writes them.
+        self._in_engine = budget.steers and getattr(backend, "steers_in_engine", False)
+        self._engine_closing = False
 
     async def start(self) -> None:
         """Submit the request (raises `APIError` for what the client caused). A budget that
         allows no thinking at all opens the response with an answer right away."""
+        if self._in_engine:
+            arrival_unix = time.time() - (time.monotonic() - self.t0)
+            self.params = replace(self.params, extra_args=engine_args(self.budget, arrival_unix))
         if self.budget.steers:
             self._decide(time.monotonic())
         self.generation = await self._submit(self._text, self.params)
@@ -134,7 +143,7 @@ class Run:
         """A piece of one choice: its ops, including the end of its segments if it finished."""
         shaper = self.shapers[piece.index]
         text = piece.text
-        if self.budget.steers:
+        if self.budget.steers and not self._in_engine:
             text = self._guard_total(text, piece.finish_reason is not None)
             self._text += text
         ops = shaper.feed(text, piece.num_tokens, now)
@@ -155,7 +164,9 @@ class Run:
                 step: Step = []
                 for piece in pieces:
                     step.append((piece.index, self.feed(piece, now), piece.finish_reason))
-                if self.budget.steers and (forced := self._decide(now)) is not None:
+                if self._in_engine:
+                    self._decide(now)  # marks only: the engine writes the tags
+                elif self.budget.steers and (forced := self._decide(now)) is not None:
                     if step:
                         index, ops, finish = step[-1]
                         step[-1] = (index, ops + forced, finish)
@@ -211,6 +222,10 @@ class Run:
         shaper = self.shapers[0]
         if shaper.finish_reason is not None or len(shaper.forced) >= MAX_FORCED_CLOSES:
             return None
+        if self._engine_closing:
+            if shaper.open_kind != ANSWER:
+                return None  # the engine is still writing the tags
+            self._engine_closing = False
         if self._think_cut:
             # The model opened thinking after the total cap: an answer opens instead.
             self._think_cut = False
@@ -242,6 +257,10 @@ class Run:
         shaper = self.shapers[0]
         text = forced_text(shaper.open_kind, self._fmt.think_close, self._fmt.answer_open)
         if not text and not resume:
+            return None
+        if self._in_engine:
+            shaper.expect_forced(reason, now)
+            self._engine_closing = True
             return None
         self._text += text
         return shaper.force(text, reason, now)
@@ -303,10 +322,11 @@ class Run:
             for event in encoder.error(as_api_error(exc, generation_error())):
                 yield event
 
-    async def complete(self, encoder: Encoder[E] | None = None) -> RunSummary:
+    async def complete(self, encoder: Encoder[object] | None = None) -> RunSummary:
         """Non-streaming: run to the end (`events`, its output dropped) and return the
         summary. A failure propagates, after the run is closed."""
-        async for _ in self.events(encoder or Silent(), in_band_errors=False):
+        chosen: Encoder[object] = encoder if encoder is not None else Silent()
+        async for _ in self.events(chosen, in_band_errors=False):
             pass
         assert self.summary is not None
         return self.summary

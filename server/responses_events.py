@@ -258,7 +258,7 @@ class ResponsesEncoder:
             id=self.response_id,
             object="response",
             created_at=self.created_at,
-            status=status,  # type: ignore[arg-type]  # one of ResponseObject's statuses
+            status=status,  # one of ResponseObject's statuses
             model=self.model,
             output=self.output,
             parallel_tool_calls=False,

@@ -183,7 +183,7 @@ class ChoiceShaper:
         model had written it, and the answer it opens is marked `forced`."""
         self.forced.append(
             ForcedClose(
-                reason=reason,  # type: ignore[arg-type]  # one of the budget field names
+                reason=reason,  # one of the budget field names (pydantic checks it)
                 token_offset=self.completion_tokens,
                 elapsed_ms=round((now - self.t0) * 1000.0, 3),
                 resume_ms=None,
@@ -193,6 +193,13 @@ class ChoiceShaper:
         self._tokens_before = self.completion_tokens
         events = self.parser.feed(text) if text else None
         return self._ops(events, now) if events else []
+
+    def expect_forced(self, reason: str, now: float) -> None:
+        """A reasoning budget ends thinking here, and the engine writes the tags itself
+        (`--budget-enforcement logits`): they arrive as model output (counted as tokens), and
+        the answer they open is marked `forced`."""
+        self.force("", reason, now)
+        self._forced_next = True
 
     def timings(self, index: int) -> ChoiceTimings:
         """The `ChoiceTimings` of this choice; complete after `close()`."""
@@ -210,7 +217,7 @@ class ChoiceShaper:
             think_tokens=self.think_tokens,
             answer_tokens=self.answer_tokens,
             segments=[
-                SegmentTiming(kind=kind, tokens=tokens[i] if i < len(tokens) else 0)  # type: ignore[arg-type]
+                SegmentTiming(kind=kind, tokens=tokens[i] if i < len(tokens) else 0)
                 for i, kind in enumerate(kinds)
             ],
             forced_closes=len(self.forced),

@@ -15,8 +15,8 @@ from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate
 
 from modelprep import ensure_base_model
-from server.budget_logits import BudgetLogitsProcessor, request_args
-from server.budgets import ReasoningBudget
+from server.budget_logits import BudgetLogitsProcessor
+from server.budgets import ReasoningBudget, engine_args
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def step(processor: BudgetLogitsProcessor, outputs: dict[int, list[int]], propos
 
 
 def budgeted(**fields) -> SamplingParams:
-    return SamplingParams(extra_args=request_args(ReasoningBudget(**fields), 0.0))
+    return SamplingParams(extra_args=engine_args(ReasoningBudget(**fields), 0.0))
 
 
 def run_text(processor, outputs, row_texts: list[str], steps: int) -> list[str]:

@@ -205,3 +205,51 @@ def test_gateway_budgets_continue_through_vllms_continue_final_message(
     assert choice["message"]["answers"][0]["forced"]
     assert all(f["resume_ms"] is not None for f in timings["forced"][:-1])
     assert body["usage"]["prompt_tokens"] > 0
+
+
+# -- the in-engine enforcement (`--budget-enforcement logits`, server.budget_logits) ----------
+
+
+@pytest.fixture(scope="module")
+def logits_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = start_server(
+        "--enforce-eager", "--max-model-len", "2048", "--kv-cache-memory-bytes", str(1 << 30),
+        "--budget-enforcement", "logits",
+        log_dir=tmp_path_factory.mktemp("logits-budget-logs"), name="logits-budget-server",
+    )  # fmt: skip
+    yield proc
+    proc.stop()
+
+
+def test_in_engine_segment_cap_holds_and_marks_the_forced_answers(
+    logits_server: ServerProcess,
+) -> None:
+    cap = 16
+    body = chat(logits_server, 200, reasoning_budget={"max_segment_tokens": cap})
+    choice = body["choices"][0]
+    timings = choice["timings"]
+    thinks = [s["tokens"] for s in timings["segments"] if s["kind"] == "think"]
+    assert len(thinks) >= 2, timings
+    assert max(thinks) <= cap + TAG_MARGIN, thinks
+    assert timings["forced_closes"] >= 1
+    # Nothing was aborted: no continuation, so no resume time.
+    assert all(
+        f["reason"] == "max_segment_tokens" and f["resume_ms"] is None for f in timings["forced"]
+    )
+    answers = choice["message"]["answers"]
+    assert sum(a["forced"] for a in answers) >= 1
+
+
+def test_in_engine_first_answer_deadline(logits_server: ServerProcess) -> None:
+    deadline = 24
+    body = chat(logits_server, 64, reasoning_budget={"first_answer_tokens": deadline})
+    first = body["choices"][0]["message"]["answers"][0]
+    assert first["first_token_offset"] <= deadline + TAG_MARGIN, first
+
+
+def test_in_engine_enforcement_leaves_unbudgeted_requests_alone(
+    logits_server: ServerProcess,
+) -> None:
+    body = chat(logits_server, 48)
+    timings = body["choices"][0]["timings"]
+    assert timings["forced_closes"] == 0 and timings["forced"] == []

@@ -181,6 +181,7 @@ def test_bad_environment_values_stop_with_a_message(
     [
         ["--upstream", "ftp://x"],
         ["--upstream", "http://x", "--adapter", "/a"],
+        ["--upstream", "http://x", "--budget-enforcement", "logits"],
         ["--system-prompt", "hi", "--no-system-prompt"],
         ["--max-concurrent-requests", "0"],
         ["--header-timeout-seconds", "0"],

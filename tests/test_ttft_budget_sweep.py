@@ -145,7 +145,7 @@ def test_forced_close_harness_reads_decode_steps_and_resume_times() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         budgeted = "reasoning_budget" in json.loads(request.content)
         forced = [{"resume_ms": 120.0}, {"resume_ms": None}] if budgeted else []
-        timings = {"time_to_first_token_ms": 0.0, "forced": forced}
+        timings = {"time_to_first_token_ms": 0.0, "forced": forced, "forced_closes": len(forced)}
         return httpx.Response(
             200,
             json={"choices": [{"timings": timings}], "usage": {"completion_tokens": 11}},
@@ -153,6 +153,36 @@ def test_forced_close_harness_reads_decode_steps_and_resume_times() -> None:
 
     prompts = load_prompts("builtin", 2)
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
-        decode, resume = measure(client, "http://x/v1/chat/completions", prompts, 16, 8)
-    assert len(decode) == 2 and all(d >= 0 for d in decode)
-    assert resume == [120.0, 120.0]  # a close that ended the response has no resume time
+        figures = measure(client, "http://x/v1/chat/completions", prompts, 16, 8)
+    assert len(figures["decode_ms_per_token"]) == 2
+    assert all(d >= 0 for d in figures["decode_ms_per_token"])
+    runs = figures["budgeted"]
+    assert [r["forced_closes"] for r in runs] == [2, 2]
+    # A close that ended the response has no resume time.
+    assert [r["resume_ms"] for r in runs] == [[120.0], [120.0]]
+    assert all(r["completion_tokens"] == 11 for r in runs)
+
+
+def test_a_close_costs_the_time_beyond_decoding_the_models_own_tokens() -> None:
+    from benchmarks.forced_close import close_cost_ms
+
+    # 50 ms a token. Continue: 21 model tokens in 1000 + 2 x 150 ms (two resumes).
+    resumed = {
+        "decode_ms_per_token": [50.0, 50.0],
+        "budgeted": [
+            {"after_first_token_ms": 1300.0, "completion_tokens": 21, "forced_closes": 2,
+             "resume_ms": [150.0, 150.0]},
+            {"after_first_token_ms": 999.0, "completion_tokens": 21, "forced_closes": 0,
+             "resume_ms": []},
+        ],
+    }  # fmt: skip
+    assert close_cost_ms(resumed, tag_tokens=5) == [150.0]
+    # Logits: the same 21 model tokens plus 2 x 5 forced tag tokens, decoded at 50 ms each.
+    in_engine = {
+        "decode_ms_per_token": [50.0],
+        "budgeted": [
+            {"after_first_token_ms": 1500.0, "completion_tokens": 31, "forced_closes": 2,
+             "resume_ms": []},
+        ],
+    }  # fmt: skip
+    assert close_cost_ms(in_engine, tag_tokens=5) == [250.0]
