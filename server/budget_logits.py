@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from vllm import SamplingParams
     from vllm.config import VllmConfig
 
-QUALNAME = "server.budget_logits.BudgetLogitsProcessor"
+QUALNAME = "server.budget_logits:BudgetLogitsProcessor"  # vLLM wants "module:Class"
 # How many decoded-but-unsettled tokens incremental detokenization keeps as context (a
 # multi-byte character split over tokens decodes once its last byte arrives).
 _DETOKENIZE_CONTEXT = 6
