@@ -4,9 +4,9 @@
 #   scripts/evaluate.sh base | base-think-answer | interleaved-ir | interleaved | think-answer
 #   scripts/evaluate.sh estimator-gae | estimator-grpo | estimator-reinforce_plus_plus
 #   scripts/evaluate.sh sft-interleaved | sft-think-answer      # the SFT warm starts alone
-#   scripts/evaluate.sh tables-2  # runs/sft-kk-tables-2/lora-r64, the default model
+#   scripts/evaluate.sh tables-3  # runs/sft-kk-tables-3/lora-r64, the default model
 #                                 # (scripts/train_default.sh), on the training phrasing and on
-#                                 # the held-out phrasing; `tables`: its first stage alone
+#                                 # the held-out phrasing; `tables`, `tables-2`: earlier stages
 #
 # base: SmolLM2-135M-Instruct with the interleaved instruction only (base-think-answer: with the
 # think-answer one). The others: runs/rl-MODEL/adapter from scripts/train.sh, or
@@ -27,7 +27,8 @@ case "$model" in
   sft-think-answer) server=(--adapter "runs/$model/adapter") style=think_answer ;;
   tables) server=(--adapter runs/sft-kk-tables/lora-r64) style=interleaved ;;
   tables-2) server=(--adapter runs/sft-kk-tables-2/lora-r64) style=interleaved ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2" >&2
+  tables-3) server=(--adapter runs/sft-kk-tables-3/lora-r64) style=interleaved ;;
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"
