@@ -23,8 +23,8 @@ MAX_ADAPTER_BYTES = 50 * 1024 * 1024
 # The default model's bar on held-out K&K puzzles (2-3 people, greedy, 768 tokens), set from
 # its measured distribution: see the docstring of the test below.
 KK_PUZZLES = 16
-MIN_WELL_FORMED = 12
-MIN_CORRECT = 4
+MIN_WELL_FORMED = 11
+MIN_CORRECT = 3
 
 
 def _card_checks(folder, summary: dict) -> None:  # type: ignore[no-untyped-def]
@@ -78,11 +78,11 @@ def test_the_default_model_solves_held_out_puzzles_on_its_own(server) -> None:
     """No `enforce_format`: the trained model itself writes think/answer pairs, the server
     streams its intermediate answers, and the final answers are right.
 
-    Measured on these 16 puzzles (seed 7), the session server's flags, three times in a row on
-    one server (cold and warm prefix cache): 16/16 well-formed (all interleaved) and 8/16
-    correct each time; on the evaluation split (25 puzzles per size) Pass@1 0.80 (2 people) and
-    0.28 (3 people), format rate 1.0. The bars (12 and 4) leave 4 responses of margin each way,
-    since greedy output moves with batch composition.
+    Measured on these 16 puzzles (seed 7, phrased by the widened templates), the session
+    server's flags, three times in a row on one server (cold and warm prefix cache): 15/16
+    well-formed (all interleaved) and 5/16 correct each time; on the evaluation split (25
+    puzzles per size) Pass@1 0.72 (2 people) and 0.32 (3 people). The bars (11 and 3) leave 4
+    and 2 responses of margin, since greedy output moves with batch composition.
     The base model writes no `<think>` tag at all (0 of 48 samples), so it fails both bars."""
     examples = generate("kk", KK_PUZZLES, split="test", people=(2, 3), seed=7)
     with server.openai_client(timeout=600) as client:

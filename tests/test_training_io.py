@@ -281,3 +281,25 @@ def test_a_further_stage_card_names_the_original_base_and_the_first_stage(tmp_pa
         "Warm start (`runs/sft-a`, sft): 150 steps (batch 8, lr 0.0001, full fine-tuning) on "
         "1000 generated `kk` (people=[2, 3])." in text
     )
+
+
+def test_a_third_stage_card_follows_the_chain_to_the_base(tmp_path: Path) -> None:
+    """Stage 3 starts from stage 2's weights, which started from stage 1's: the card names
+    the original base and lists both earlier stages, the latest first."""
+    stage_weights = []
+    model = None
+    for name, steps in (("a", 150), ("b", 75)):
+        cfg = Config(mode="sft", out_dir=f"runs/sft-{name}", lora=False, max_steps=steps,
+                     **({"model": model} if model else {}))  # fmt: skip
+        folder = tmp_path / f"{name}-full"
+        folder.mkdir()
+        write_model_card(folder, cfg, steps=steps)
+        stage_weights.append(folder)
+        model = str(folder)
+    third = Config(mode="sft", out_dir="runs/sft-c", lora=False, model=model, max_steps=100)
+    (tmp_path / "c").mkdir()
+    text = write_model_card(tmp_path / "c", third, steps=100).read_text()
+    assert "base_model: SmolLM2-135M-Instruct" in text
+    second_line = text.index("Warm start (`runs/sft-b`, sft): 75 steps")
+    first_line = text.index("Warm start (`runs/sft-a`, sft): 150 steps")
+    assert second_line < first_line

@@ -60,7 +60,8 @@ def warm_start_of(cfg: dict[str, Any]) -> dict[str, Any] | None:
     """What the run started from was trained on and for how long (from its own summary), so a
     card states the whole training, not only the last stage: the initial adapter of an RL run,
     or the model folder of a further full fine-tuning stage (`python -m training extract
-    --as-model` writes the earlier run's summary into that folder)."""
+    --as-model` writes the earlier run's summary into that folder). Nested: an earlier stage
+    that had a warm start of its own carries it under "warm_start", down to the first stage."""
     start = cfg.get("init_adapter") or cfg.get("model")
     if not start:
         return None
@@ -73,6 +74,7 @@ def warm_start_of(cfg: dict[str, Any]) -> dict[str, Any] | None:
         "config": summary["config"],
         "final_metrics": summary.get("final_metrics", {}),
         "from": "adapter" if cfg.get("init_adapter") else "model",
+        "warm_start": summary.get("warm_start"),
     }
 
 
@@ -94,9 +96,11 @@ def render(folder: str | Path) -> Path:
     cfg = summary["config"]
     warm = summary.get("warm_start")
     base = Path(cfg["model"]).name if cfg.get("model") else "SmolLM2-135M-Instruct"
-    if warm and warm.get("from") == "model":  # a further stage: name the original base
-        first = warm["config"]
+    stage = warm
+    while stage and stage.get("from") == "model":  # a further stage: name the original base
+        first = stage["config"]
         base = Path(first["model"]).name if first.get("model") else "SmolLM2-135M-Instruct"
+        stage = stage.get("warm_start")
     extraction = summary.get("extraction")
     is_lora = bool(cfg["lora"]) or extraction is not None
     style = "interleaved" if cfg["style"] == "interleaved" else "think-answer"
@@ -187,14 +191,17 @@ def render(folder: str | Path) -> Path:
 
 
 def _warm_start_lines(warm: dict[str, Any] | None) -> list[str]:
-    if not warm:
-        return []
-    c = warm["config"]
-    how = f"LoRA r{c['lora_r']}" if c["lora"] else "full fine-tuning"
-    return [
-        f"- Warm start (`{c['out_dir']}`, {c['mode']}): {warm['steps']} steps (batch "
-        f"{c['batch_size']}, lr {c['lr']}, {how}) on {_data_text(c['data'])}."
-    ]
+    """One line per earlier stage, the latest first."""
+    lines = []
+    while warm:
+        c = warm["config"]
+        how = f"LoRA r{c['lora_r']}" if c["lora"] else "full fine-tuning"
+        lines.append(
+            f"- Warm start (`{c['out_dir']}`, {c['mode']}): {warm['steps']} steps (batch "
+            f"{c['batch_size']}, lr {c['lr']}, {how}) on {_data_text(c['data'])}."
+        )
+        warm = warm.get("warm_start")
+    return lines
 
 
 def _title(folder: Path, cfg: dict[str, Any]) -> str:
