@@ -327,7 +327,7 @@ class Run:
         summary. A failure propagates, after the run is closed."""
         chosen: Encoder[object] = encoder if encoder is not None else Silent()
         async for _ in self.events(chosen, in_band_errors=False):
-            pass
+            continue  # drain: a non-streaming body is built from the shapers and the summary
         assert self.summary is not None
         return self.summary
 

@@ -359,8 +359,8 @@ def test_event_classes_h11_style() -> None:
     assert SegmentDelta("answer", 1, "5") != SegmentEnd("answer", 1, "5", True)
     assert SegmentEnd("answer", 1, "5", True) == SegmentEnd("answer", 1, "5", True)
     match events[1]:
-        case SegmentEnd(kind="think", text="a", complete=True):
-            pass
+        case SegmentEnd(kind="think", text="a", complete=True) as matched:
+            assert matched is events[1]
         case _:
             pytest.fail("pattern matching on event classes")
 
