@@ -147,14 +147,18 @@ class ResponsesEncoder:
                 # Its phase is known only when what follows is: the item waits for it.
                 self._awaiting_phase = out_index
             else:
-                self._emit(
-                    out,
-                    OutputItemEvent,
-                    type="response.output_item.done",
-                    output_index=out_index,
-                    item=item,
-                )
+                self._item_done(out, out_index)
         return out
+
+    def _item_done(self, out: list[ServerSentEvent], out_index: int) -> None:
+        item = self.output[out_index]
+        self._emit(
+            out,
+            OutputItemEvent,
+            type="response.output_item.done",
+            output_index=out_index,
+            item=item,
+        )
 
     def _open(self, kind: str, segment: int, out: list[ServerSentEvent]) -> int:
         # A new segment after an answer means the model went on: that answer was commentary.
@@ -202,13 +206,7 @@ class ResponsesEncoder:
         assert isinstance(item, MessageItem)
         item.phase = phase  # type: ignore[assignment]  # "commentary" or "final_answer"
         out: list[ServerSentEvent] = []
-        self._emit(
-            out,
-            OutputItemEvent,
-            type="response.output_item.done",
-            output_index=out_index,
-            item=item,
-        )
+        self._item_done(out, out_index)
         return out
 
     def finish(
