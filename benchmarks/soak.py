@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 import psutil
+from httpx_sse import EventSource, SSEError
 from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
@@ -56,7 +57,10 @@ MALFORMED = (
 )
 # The last event of a complete stream: chat's [DONE], Responses' completed or incomplete (the
 # token budget ran out, which is still a whole response).
-STREAM_ENDS = ("data: [DONE]", "event: response.completed", "event: response.incomplete")
+# The event that ends each stream kind well: chat's `data: [DONE]`, a Responses stream's
+# terminal event types. An `error` event (or an error body in the data) is a failure.
+DONE_DATA = "[DONE]"
+TERMINAL_EVENTS = ("response.completed", "response.incomplete")
 KINDS = ("chat_stream", "chat", "responses_stream", "malformed")
 KIND_WEIGHTS = (0.5, 0.2, 0.2, 0.1)
 SAMPLE_SECONDS = 2.0
@@ -149,13 +153,16 @@ async def _exchange(
             text = (await response.aread()).decode(errors="replace")[:200]
             return Outcome(kind, False, False, response.status_code, time.monotonic() - start, text)
         finished, error = False, ""
-        async for line in response.aiter_lines():
-            if line in STREAM_ENDS:
-                finished = True
-            elif line.startswith("data: ") and '"error"' in line[:40]:
-                error = line[6:200]
-            elif line == "event: error":
-                error = "error event"
+        try:
+            async for event in EventSource(response).aiter_sse():
+                if event.data == DONE_DATA or event.event in TERMINAL_EVENTS:
+                    finished = True
+                elif event.event == "error":
+                    error = "error event: " + event.data[:180]
+                elif '"error"' in event.data[:40]:
+                    error = event.data[:200]
+        except SSEError as e:  # a 200 that is not an event stream
+            error = str(e)[:200]
         ok = finished and not error
         detail = error or ("" if finished else "stream ended without its last event")
         return Outcome(kind, False, ok, 200, time.monotonic() - start, detail)

@@ -4,9 +4,15 @@
 #   scripts/evaluate.sh base | base-think-answer | interleaved-ir | interleaved | think-answer
 #   scripts/evaluate.sh estimator-gae | estimator-grpo | estimator-reinforce_plus_plus
 #   scripts/evaluate.sh sft-interleaved | sft-think-answer      # the SFT warm starts alone
-#   scripts/evaluate.sh tables-3  # runs/sft-kk-tables-3/lora-r64, the default model
+#   scripts/evaluate.sh tables-4  # runs/sft-kk-tables-4/lora-r64, the default model
 #                                 # (scripts/train_default.sh), on the training phrasing and on
-#                                 # the held-out phrasing; `tables`, `tables-2`: earlier stages
+#                                 # the held-out phrasing; `tables`, `tables-2`, `tables-3`:
+#                                 # earlier stages
+#   scripts/evaluate.sh MODEL paper        # issue #12's sets instead: 100 K&K (20 each of 2-6
+#                                          # people), 100 multi-hop, 100 arithmetic, 768 tokens
+#                                          # -> results/accuracy/MODEL-paper.json
+#   scripts/evaluate.sh MODEL paper-rerun  # the same requests again (-paper-rerun.json): the
+#                                          # noise of re-evaluation, for `compare --baseline`
 #
 # base: SmolLM2-135M-Instruct with the interleaved instruction only (base-think-answer: with the
 # think-answer one). The others: runs/rl-MODEL/adapter from scripts/train.sh, or
@@ -17,6 +23,11 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model="${1:-}"
+set_name="${2:-heldout}"
+case "$set_name" in
+  heldout | paper | paper-rerun) ;;
+  *) echo "usage: scripts/evaluate.sh MODEL [heldout|paper|paper-rerun]" >&2; exit 2 ;;
+esac
 case "$model" in
   base) server=(--no-adapter) style=interleaved ;;
   base-think-answer) server=(--no-adapter) style=think_answer ;;
@@ -28,7 +39,8 @@ case "$model" in
   tables) server=(--adapter runs/sft-kk-tables/lora-r64) style=interleaved ;;
   tables-2) server=(--adapter runs/sft-kk-tables-2/lora-r64) style=interleaved ;;
   tables-3) server=(--adapter runs/sft-kk-tables-3/lora-r64) style=interleaved ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3" >&2
+  tables-4) server=(--adapter runs/sft-kk-tables-4/lora-r64) style=interleaved ;;
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4 [heldout|paper|paper-rerun]" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"
@@ -47,6 +59,16 @@ if [[ "$model" == tables* ]]; then
   card="${server[1]}"
 fi
 launch="$py -m server ${server[*]} --kv-cache-memory-bytes 1073741824 --enforce-eager"
+if [[ "$set_name" != heldout ]]; then
+  # Issue #12's sets: at least 100 held-out items per dataset, K&K 2-6 people. Same seed, so a
+  # rerun asks exactly the same questions; no model card (the card reports the heldout sets).
+  paper=(--dataset kk:100:people=2,3,4,5,6 --dataset multihop:100:hops=2,3
+         --dataset arithmetic:100 --max-tokens 768 --temperature 0 --concurrency 32)
+  out="results/accuracy/$model-$set_name.json"
+  [[ -f "$out" ]] || "$py" -m benchmarks.accuracy --launch "$launch" --style "$style" \
+    "${paper[@]}" --output "$out"
+  exit 0
+fi
 evaluation="results/accuracy/$model.json"
 if [[ ! -f "$evaluation" ]]; then
   # 1 GiB of KV cache holds 32 streams of 900 tokens and lets evaluations run beside training;
