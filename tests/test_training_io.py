@@ -94,6 +94,8 @@ def test_shipped_config_set_is_complete() -> None:
         "sft-kk-tables",
         "sft-kk-tables-2",
         "sft-kk-tables-3",
+        "sft-kk-tables-4",
+        "rl-tables-ir",
     }
 
 
