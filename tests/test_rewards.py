@@ -406,6 +406,9 @@ def test_summarize() -> None:
     assert s["reward/total"] == pytest.approx((3.5 + 3 + 0.5 / 3 - 0.5 - 1.0) / 4)
     assert s["intermediate_accuracy"] == pytest.approx((3 + 1 + 1 + 3) / 12)
     assert s["gated_rate"] == 0.5
+    assert s["intermediate_paid_rate"] == 0.5  # good and half are paid; wrong and broken not
+    closed, _ = score_batch(responses, examples, prev_accuracy=0.56, config=cfg("partial"))
+    assert summarize(closed)["intermediate_paid_rate"] == 0.0  # accuracy dropped: none paid
     assert summarize([]) == {}
 
 

@@ -170,6 +170,8 @@ def _rl_log(path: Path, steps: int = 12) -> Path:
                         "reward/intermediate": 0.1,
                         "accuracy": s / 20,
                         "intermediate_accuracy": 0.2,
+                        "intermediate_paid_rate": 0.3,
+                        "gated_rate": 0.4,
                         "format_rate": 0.9,
                         "response_length": 100.0 + s,
                         "policy_loss": 0.01,
@@ -187,6 +189,7 @@ def test_plot_writes_one_png_per_group(tmp_path: Path) -> None:
     assert {p.name for p in written} == {
         "rewards.png",
         "accuracy.png",
+        "gate.png",
         "format_rate.png",
         "response_length.png",
         "loss.png",

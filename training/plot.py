@@ -1,6 +1,7 @@
 """`python -m training plot LOG.jsonl`: one PNG per group of logged curves.
 
 rewards.png (each reward component), accuracy.png (final and intermediate accuracy),
+gate.png (share of responses paid the intermediate reward, and share it was withheld from),
 format_rate.png, response_length.png, loss.png (SFT loss, or policy loss / KL / entropy /
 value loss). A group is skipped when the log has none of its keys (SFT logs have no rewards).
 Raw values are drawn faintly, an exponential moving average on top.
@@ -17,6 +18,7 @@ from training.logs import read_log
 GROUPS: dict[str, tuple[str, ...]] = {
     "rewards": ("reward/total", "reward/format", "reward/final", "reward/intermediate"),
     "accuracy": ("accuracy", "intermediate_accuracy"),
+    "gate": ("intermediate_paid_rate", "gated_rate"),
     "format_rate": ("format_rate",),
     "response_length": ("response_length",),
     "loss": ("loss", "policy_loss", "kl", "entropy", "value_loss"),

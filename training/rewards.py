@@ -183,7 +183,8 @@ def score_batch(
 
 def summarize(breakdowns: Sequence[RewardBreakdown]) -> dict[str, float]:
     """Batch means for logging: each component, format rate, accuracy, intermediate accuracy
-    (matched truths / all truths)."""
+    (matched truths / all truths), and how often the gate withheld or paid the intermediate
+    reward."""
     n = len(breakdowns)
     if n == 0:
         return {}
@@ -199,4 +200,7 @@ def summarize(breakdowns: Sequence[RewardBreakdown]) -> dict[str, float]:
             sum(b.intermediate_matched for b in breakdowns) / truths if truths else 0.0
         ),
         "gated_rate": sum(b.gated for b in breakdowns) / n,
+        # The gate's other side, the paper's mechanism: the share of responses actually paid an
+        # intermediate reward this step.
+        "intermediate_paid_rate": sum(b.intermediate > 0 for b in breakdowns) / n,
     }
