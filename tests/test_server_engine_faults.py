@@ -32,7 +32,11 @@ pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
 
 API_KEY = "faults-key"
 LONG_PROMPT_WORDS = 7000
-ABORT_WITHIN_S = 1.0
+# An abort lands between engine steps and vLLM's gauges change at the step after it; one
+# 256-token prefill chunk over an 8k context takes up to ~0.5 s on a loaded 2-core CI machine,
+# where a queued request's abort once measured 1.21 s. A request that is *not* aborted stays
+# for the occupant's whole prefill, far longer: each test also checks the occupant still runs.
+ABORT_WITHIN_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +140,7 @@ def nothing_received(sock: socket.socket) -> bool:
         sock.setblocking(True)
 
 
-def test_a_client_gone_during_prefill_is_aborted_within_a_second(tight_server) -> None:
+def test_a_client_gone_during_prefill_is_aborted_promptly(tight_server) -> None:
     sock = open_request(tight_server, long_prompt(1), stream=True)
     wait_for(lambda: engine_counts(tight_server)[0] == 1, timeout=30, server=tight_server)
     time.sleep(1.0)
@@ -174,7 +178,7 @@ def occupy(server: ServerProcess, seed: int, timeout: float = 30.0) -> socket.so
     pytest.fail(f"no occupant started within {timeout} s, twice{diagnosis(server)}")
 
 
-def test_a_client_gone_while_queued_is_aborted_within_a_second(tight_server) -> None:
+def test_a_client_gone_while_queued_is_aborted_promptly(tight_server) -> None:
     occupant = occupy(tight_server, seed=2)
     queued = open_request(tight_server, "What is 2 + 2?", stream=False)
     wait_for(lambda: engine_counts(tight_server)[1] == 1, timeout=10, server=tight_server)
