@@ -35,7 +35,8 @@ LONG_PROMPT_WORDS = 7000
 # An abort lands between engine steps and vLLM's gauges change at the step after it; one
 # 256-token prefill chunk over an 8k context takes up to ~0.5 s on a loaded 2-core CI machine,
 # where a queued request's abort once measured 1.21 s. A request that is *not* aborted stays
-# for the occupant's whole prefill, far longer: each test also checks the occupant still runs.
+# for a whole 7,000-word prefill (its own, or the occupant's ahead of it), far longer; the
+# queued test also checks that the occupant still runs after the abort.
 ABORT_WITHIN_S = 3.0
 
 
