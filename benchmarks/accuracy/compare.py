@@ -58,19 +58,26 @@ def _avg(values: list[float | None]) -> float | None:
 METRICS = {"pass_at_1": "correct", "normalized_ttft": "normalized_ttft"}
 
 
-def item_values(
+def items(
     result: dict[str, Any], metric: str, dataset: str, level: int | None = None
-) -> list[float]:
-    """One value per successfully judged item (TTFT: only items that gave an answer)."""
+) -> dict[str, float]:
+    """{item id: value} for each successfully judged item (TTFT: only items that gave an
+    answer); the ids are what a paired comparison matches on."""
     key = METRICS[metric]
-    return [
-        float(r[key])
+    return {
+        r["id"]: float(r[key])
         for r in result.get("responses", [])
         if r["ok"]
         and r["dataset"] == dataset
         and (level is None or r["difficulty"] == level)
         and r[key] is not None
-    ]
+    }
+
+
+def item_values(
+    result: dict[str, Any], metric: str, dataset: str, level: int | None = None
+) -> list[float]:
+    return list(items(result, metric, dataset, level).values())
 
 
 def _ci(interval: Interval | None) -> list[float] | None:
@@ -197,14 +204,6 @@ def plot(path: Path, levels: dict[str, dict[int, Any]]) -> Path:
     return path
 
 
-def _correct_by_id(result: dict[str, Any], dataset: str) -> dict[str, float]:
-    return {
-        r["id"]: float(r["correct"])
-        for r in result.get("responses", [])
-        if r["ok"] and r["dataset"] == dataset
-    }
-
-
 def paired(
     results: dict[str, dict[str, Any]], baseline: str
 ) -> dict[str, dict[str, dict[str, Any] | None]]:
@@ -219,7 +218,7 @@ def paired(
         groups = []
         cells: dict[str, dict[str, Any] | None] = {}
         for d in names:
-            a, b = _correct_by_id(base, d), _correct_by_id(result, d)
+            a, b = items(base, "pass_at_1", d), items(result, "pass_at_1", d)
             pairs = [(a[i], b[i]) for i in sorted(a.keys() & b.keys())]
             groups.append([y - x for x, y in pairs])
             diff = stats.paired_difference(pairs)
