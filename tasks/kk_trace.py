@@ -128,8 +128,12 @@ class TableStep:
     fitting: tuple[dict[int, bool], ...]
     forced: dict[int, bool]  # unknown people with one role in every fitting row
 
-    def cost(self) -> int:
-        return len(self.rows) * len(self.speakers)
+    def cost(self) -> tuple[int, int]:
+        """Rows to write, then whether the first answer waits for the whole table: among
+        equally small tables, one whose lead settles after its knight half comes first."""
+        lead = self.columns[0]
+        early = self.forced.get(lead) is False
+        return len(self.rows) * len(self.speakers), 0 if early else 1
 
     def derives_speaker(self, statements: list[Statement]) -> bool:
         """One speaker, unknown, talking only about known people: no table is needed, the
@@ -201,14 +205,15 @@ def _known_line(known: dict[int, bool], names: list[str]) -> list[str]:
     return ["Known: " + ", ".join(f"{names[p]} {role(v)}" for p, v in known.items()) + "."]
 
 
-def step_text(
-    step: TableStep, statements: list[Statement], names: list[str], known: dict[int, bool]
-) -> str:
-    """The think text of one step (without its conclusion)."""
-    lines = [*_known_line(known, names)]
-    uses = "; ".join(f"{names[s]} says {canonical(statements[s], names)}" for s in step.speakers)
-    lines.append(f"Use {uses}.")
-    for row in step.rows:
+def _block_lines(
+    rows: list[dict[int, bool]],
+    step: TableStep,
+    columns: tuple[int, ...],
+    statements: list[Statement],
+    names: list[str],
+) -> list[str]:
+    lines = []
+    for row in rows:
         parts = []
         verdict = "fits"
         for s in step.speakers:
@@ -217,19 +222,21 @@ def step_text(
             if not fits:
                 verdict = "fails"
                 break
-        lines.append(f"{_assignment(row, step.columns, names)}: {'; '.join(parts)}: {verdict}.")
-    fitting = "; ".join(_assignment(r, step.columns, names) for r in step.fitting)
-    lines.append(f"Fits: {fitting}.")
-    return "\n".join(lines)
+        lines.append(f"{_assignment(row, columns, names)}: {'; '.join(parts)}: {verdict}.")
+    return lines
 
 
 def trace_step(
     step: TableStep, statements: list[Statement], names: list[str], known: dict[int, bool]
 ) -> list[tuple[int, bool, str]]:
-    """(person, is_knight, think text) per person the step forces, in the header's order.
+    """(person, is_knight, think text) per person the step answers, in the order answered.
 
-    The first gets the table; each further person a one-line think that reads them off the
-    same fitting rows.
+    The table is written in its fixed order, the first column (the "lead", a speaker) as the
+    outer variable with knight first, so the model never needs the answer to pick the order.
+    It commits as soon as half the table settles something: when every row with the lead a
+    knight fails, the lead is answered a knave before the other half is written (likewise a
+    knight when every row of the knave half fails). The others the step forces are then read
+    off the fitting rows, each answered in turn.
     """
     if step.derives_speaker(statements):
         (speaker,) = step.speakers
@@ -242,17 +249,37 @@ def trace_step(
             f"so {names[speaker]} is a {role(value)}."
         )
         return [(speaker, value, "\n".join(lines))]
-    table = step_text(step, statements, names, known)
-    where = "every fitting row" if len(step.fitting) > 1 else "the fitting row"
+    lead = step.columns[0]
+    uses = "; ".join(f"{names[s]} says {canonical(statements[s], names)}" for s in step.speakers)
+    lines = [*_known_line(known, names), f"Use {uses}."]
     out: list[tuple[int, bool, str]] = []
-    for p in step.columns:
-        if p not in step.forced:
-            continue
-        value = step.forced[p]
-        if not out:
-            out.append((p, value, f"{table}\nIn {where}, {names[p]} is a {role(value)}."))
-        else:
-            out.append((p, value, f"Also in {where}, {names[p]} is a {role(value)}."))
+
+    def settle(person: int, value: bool, line: str) -> None:
+        nonlocal lines
+        out.append((person, value, "\n".join([*lines, line])))
+        lines = []
+
+    for half in (True, False):
+        rows = [r for r in step.rows if r[lead] == half]
+        if not rows:
+            continue  # the lead was known before this step
+        lines += _block_lines(rows, step, step.columns, statements, names)
+        if step.forced.get(lead) == (not half) and not any(r in step.fitting for r in rows):
+            settle(
+                lead,
+                not half,
+                f"Every row with {names[lead]} {role(half)} fails, so {names[lead]} is a "
+                f"{role(not half)}.",
+            )
+    others = [p for p in step.columns if p in step.forced and p != lead]
+    where = "every fitting row" if len(step.fitting) > 1 else "the fitting row"
+    if others:
+        lines.append(
+            "Fits: " + "; ".join(_assignment(r, step.columns, names) for r in step.fitting) + "."
+        )
+    for p in others:
+        also = "Also in" if lines == [] and out and out[-1][0] != lead else "In"
+        settle(p, step.forced[p], f"{also} {where}, {names[p]} is a {role(step.forced[p])}.")
     return out
 
 

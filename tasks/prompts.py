@@ -61,7 +61,8 @@ def user_prompt(ex: Example) -> str:
         parts.append(f"Question: {ex.question}")
     else:
         parts.append(ex.question)
-    parts.append(ANSWER_HINTS.get(ex.answer_type, ANSWER_HINTS["text"]))
+    if ex.meta.get("hint", True):  # everyday prompts are sent as the user typed them
+        parts.append(ANSWER_HINTS.get(ex.answer_type, ANSWER_HINTS["text"]))
     return "\n\n".join(parts)
 
 

@@ -2,6 +2,7 @@
 
     python -m training sft  --config training/configs/sft-interleaved.yaml [--resume] [--set k=v]
     python -m training rl   --config training/configs/rl-interleaved-ir.yaml [--resume] [--set k=v]
+    python -m training rft  --config training/configs/rft-default.yaml [--set k=v]
     python -m training plot runs/rl/log.jsonl [--out DIR]
     python -m training plot --compare ta=runs/rl-think-answer/log.jsonl ir=... --out curves.png
     python -m training card runs/rl/adapter --evaluation eval.json
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for mode in ("sft", "rl"):
+    for mode in ("sft", "rl", "rft"):
         p = sub.add_parser(mode, help=f"train ({mode})")
         p.add_argument("--config", help="YAML file of Config fields")
         p.add_argument(
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    if args.command in ("sft", "rl"):
+    if args.command in ("sft", "rl", "rft"):
         try:
             cfg = Config.from_yaml(
                 args.config, **{**parse_overrides(args.set), "mode": args.command}
@@ -88,11 +89,18 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, TypeError, OSError) as e:
             parser.error(str(e))
         _exit_on_sigterm()
-        if args.command == "sft":
-            from training.sft import train
+        if args.command == "rft":
+            from training.rft import train as rft_train
+
+            if args.resume:
+                parser.error("rft has no --resume: a round is cheap to redo")
+            adapter = rft_train(cfg)
         else:
-            from training.rl.trainer import train
-        adapter = train(cfg, resume=args.resume)
+            if args.command == "sft":
+                from training.sft import train
+            else:
+                from training.rl.trainer import train
+            adapter = train(cfg, resume=args.resume)
         print(f"output: {adapter}", flush=True)
     elif args.command == "extract":
         from training.extract import extract as run_extract

@@ -18,7 +18,7 @@ from tasks.prompts import STYLES
 from training.rewards import GATES, VARIANTS, RewardConfig
 from training.rl import estimators
 
-MODES = ("sft", "rl")
+MODES = ("sft", "rl", "rft")
 ESTIMATORS = estimators.NAMES  # veRL's names (algorithm.adv_estimator), from the registry
 ROLLOUTS = ("hf", "vllm")
 VLLM_SYNC = ("lora", "merged")
@@ -54,8 +54,8 @@ class Config:
     # Weights of the frozen base (auto: bfloat16 on GPU, float32 on CPU); LoRA trains in float32.
     dtype: str = "auto"
     gradient_checkpointing: bool = False
-    # Full fine-tuning only: fp32 master weights with bf16 autocast for the matmuls (bf16
-    # weights updated by AdamW lose small steps to rounding).
+    # fp32 master weights with bf16 autocast for the matmuls (bf16 weights updated by AdamW
+    # lose small steps to rounding); with LoRA the adapter trains in fp32 the same way.
     mixed_precision: bool = False
     # Full fine-tuning only: train the decoder's linear layers and keep the (tied) embeddings
     # and norms frozen. The change is then exactly what a LoRA adapter can carry (see
@@ -111,6 +111,11 @@ class Config:
     vllm_sync: str = "merged"  # how vLLM gets the new policy: LoRA request or merged weights
     vllm_kv_cache_bytes: int = 2 << 30  # must be explicit on CPU (the default share fails)
     vllm_max_model_len: int = 2048
+    # -- rejection-sampling fine-tuning (`training.rft`) ---------------------------------------
+    rft_rounds: int = 1  # sample -> keep the best correct response per prompt -> fine-tune
+    # Prompts none of whose samples was right train on their reference trace instead, so the
+    # fine-tune does not forget the hard ones (expert iteration); False: own samples only.
+    rft_reference_fallback: bool = True
     # -- bookkeeping --------------------------------------------------------------------------
     save_every: int = 10  # steps between checkpoints (and at the last step)
     keep_checkpoints: int = 2
@@ -140,6 +145,7 @@ class Config:
             "mini_batch_size",
             "save_every",
             "max_seq_len",
+            "rft_rounds",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -215,7 +221,11 @@ def load_examples(sources: list[dict[str, Any]]) -> list[Any]:
     for source in sources:
         spec = dict(source)
         if "path" in spec:
-            examples.extend(read_jsonl(spec.pop("path"))[: spec.pop("n", None)])
+            loaded = read_jsonl(spec.pop("path"))
+            if "split" in spec:  # e.g. the everyday set holds every split in one file
+                wanted = spec.pop("split")
+                loaded = [ex for ex in loaded if ex.split == wanted]
+            examples.extend(loaded[: spec.pop("n", None)])
             if spec:
                 raise ValueError(f"unknown keys for a path source: {sorted(spec)}")
             continue
@@ -223,7 +233,13 @@ def load_examples(sources: list[dict[str, Any]]) -> list[Any]:
             raise ValueError(f"a data source needs dataset and n (or path): {source}")
         dataset, n = spec.pop("dataset"), int(spec.pop("n"))
         split, seed = spec.pop("split", "train"), int(spec.pop("seed", 0))
+        # hint: false sends the question as a user would type it, without the answer-form hint.
+        hint = bool(spec.pop("hint", True))
         # YAML lists become the generators' tuples (e.g. people: [3, 4, 5]).
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
-        examples.extend(generate(dataset, n, split=split, seed=seed, **options))
+        generated = generate(dataset, n, split=split, seed=seed, **options)
+        if not hint:
+            for ex in generated:
+                ex.meta["hint"] = False
+        examples.extend(generated)
     return examples

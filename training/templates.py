@@ -43,6 +43,8 @@ def sft_pair(
     tokenizer: ChatTokenizer, ex: Example, style: Style | str = "interleaved"
 ) -> tuple[str, str]:
     """(prompt, completion) for supervised warm start; the loss belongs on the completion."""
-    completion = target(ex, style)
+    # A recorded response (rejection-sampling fine-tuning keeps the model's own best sample)
+    # is imitated as written; otherwise the target is laid out from the example's steps.
+    completion = ex.meta.get("target") or target(ex, style)
     eos = getattr(tokenizer, "eos_token", None)
     return apply_template(tokenizer, ex, style), completion + (eos or "")

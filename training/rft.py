@@ -1,0 +1,142 @@
+"""Rejection-sampling fine-tuning: learn from the model's own best samples, scored by the
+paper's rewards. An RL-family step that fits a small machine: no critic, no reference or
+old-log-prob passes, and sampling runs on the fast rollout engine (vLLM on CPU, or
+`model.generate` on a GPU).
+
+    for round in 1..rft_rounds:
+        sample n_samples responses per training prompt from the current model
+        score each with training.rewards (format, final answer, intermediate answers)
+        per prompt keep the best correct, well-formed response: highest conditional
+            intermediate reward (the paper's time-discounted one), then the shortest
+        prompts with no correct sample keep their reference trace (rft_reference_fallback)
+        fine-tune the current adapter on what was kept (one pass, SFT's loss and loop)
+
+    python -m training rft --config training/configs/rft-early.yaml [--set k=v]
+
+Each round writes `out_dir/round-K/` (samples.jsonl: what was kept; stats.json; the SFT run
+with its adapter); `out_dir/adapter` is the last round's. The config's `init_adapter` is the
+model to start from (the SFT warm start); `max_steps` is ignored: a round's steps are one pass
+over what it kept at `batch_size`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tasks.example import Example, write_jsonl
+from training.config import Config, load_examples
+from training.model import base_model_path, load_policy, load_tokenizer, pick_device
+from training.rewards import RewardBreakdown, score
+from training.rl.rollout import Sample, make_backend
+from training.templates import apply_template
+
+
+def pick_best(
+    candidates: list[tuple[Sample, RewardBreakdown]],
+) -> tuple[Sample, RewardBreakdown] | None:
+    """The sample to imitate among one prompt's: correct and well formed, the highest total
+    reward (the intermediate reward decides between correct ones), then the shortest."""
+    good = [(s, r) for s, r in candidates if r.correct and r.format_ok and not s.truncated]
+    if not good:
+        return None
+    return max(good, key=lambda sr: (sr[1].total, -len(sr[0].response_ids)))
+
+
+def sample_round(cfg: Config, examples: list[Example], workdir: Path) -> dict[str, Any]:
+    """Sample, score and select for one round; writes workdir/samples.jsonl."""
+    device = pick_device(cfg.device, cfg.num_threads)
+    tokenizer = load_tokenizer(base_model_path(cfg))
+    policy = load_policy(cfg, device)
+    policy.eval()
+    backend = make_backend(cfg, tokenizer, base_model_path(cfg), workdir / "rollout")
+    prompts = [
+        tokenizer(apply_template(tokenizer, ex, cfg.style), add_special_tokens=False).input_ids
+        for ex in examples
+    ]
+    started = time.perf_counter()
+    try:
+        backend.sync(policy, 0)
+        samples, stats = backend.generate(
+            prompts, cfg.n_samples, cfg.temperature, cfg.top_p, cfg.max_new_tokens
+        )
+    finally:
+        backend.close()
+    by_prompt: dict[int, list[tuple[Sample, RewardBreakdown]]] = {}
+    for sample in samples:
+        reward = score(sample.text, examples[sample.prompt_index], cfg.reward)
+        by_prompt.setdefault(sample.prompt_index, []).append((sample, reward))
+    kept: list[Example] = []
+    own = fallback = 0
+    for index, ex in enumerate(examples):
+        best = pick_best(by_prompt.get(index, []))
+        if best is not None:
+            own += 1
+            kept.append(dataclasses.replace(ex, meta={**ex.meta, "target": best[0].text.strip()}))
+        elif cfg.rft_reference_fallback and ex.reasoning_steps:
+            fallback += 1
+            kept.append(ex)
+    write_jsonl(kept, workdir / "samples.jsonl")
+    rewards = [r for pairs in by_prompt.values() for _, r in pairs]
+    del policy
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return {
+        "prompts": len(examples),
+        "samples": len(samples),
+        "sample_accuracy": sum(r.correct for r in rewards) / max(1, len(rewards)),
+        "sample_format_ok": sum(r.format_ok for r in rewards) / max(1, len(rewards)),
+        "truncated": sum(s.truncated for s in samples) / max(1, len(samples)),
+        "mean_intermediate": sum(r.intermediate for r in rewards) / max(1, len(rewards)),
+        "prompts_solved": own,
+        "reference_fallback": fallback,
+        "kept": len(kept),
+        "sampling_seconds": time.perf_counter() - started,
+        "sampled_tokens_per_s": stats.tokens_per_s,
+    }
+
+
+def train(cfg: Config) -> Path:
+    """Run every round; returns the servable output folder (`out_dir/adapter`)."""
+    from training.sft import train as sft_train
+
+    if not cfg.lora or not cfg.init_adapter:
+        raise ValueError("rft continues a LoRA adapter: set lora: true and init_adapter")
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(cfg.to_yaml())
+    examples = [ex for ex in load_examples(cfg.data) if ex.reasoning_steps]
+    adapter = cfg.init_adapter
+    for round_no in range(1, cfg.rft_rounds + 1):
+        workdir = out / f"round-{round_no}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        current = dataclasses.replace(cfg, init_adapter=adapter, seed=cfg.seed + round_no)
+        stats = sample_round(current, examples, workdir)
+        steps = max(1, math.ceil(stats["kept"] / cfg.batch_size))
+        tune = dataclasses.replace(
+            current,
+            mode="sft",
+            out_dir=str(workdir / "sft"),
+            data=[{"path": str(workdir / "samples.jsonl")}],
+            max_steps=steps,
+            stop_at_step=0,
+            save_every=steps,
+        )
+        started = time.perf_counter()
+        adapter = str(sft_train(tune))
+        stats.update({"round": round_no, "sft_steps": steps})
+        stats["sft_seconds"] = time.perf_counter() - started
+        (workdir / "stats.json").write_text(json.dumps(stats, indent=2))
+        print(json.dumps(stats), flush=True)
+    final = out / "adapter"
+    if final.exists():
+        shutil.rmtree(final)
+    shutil.copytree(adapter, final)
+    return final
