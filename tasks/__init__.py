@@ -10,8 +10,9 @@ standard library, shared by training, the server and the benchmarks.
 
 Generated (deterministic by seed, split by content hash so held-out items never reach
 training): `kk` (knights and knaves), `multihop` (MuSiQue-shaped, fictional world),
-`arithmetic` (multi-step word problems, out of domain). Loaded from local files: MuSiQue,
-generic JSONL, GPQA, MMLU, MATH (see `loaders`).
+`arithmetic` (chained arithmetic: word problems and chains typed as questions), `everyday`
+(everyday prompts with the base model's own answers, shipped as a file). Loaded from local
+files: MuSiQue, generic JSONL, GPQA, MMLU, MATH (see `loaders`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tasks import arithmetic, knights_knaves, multihop
+from tasks import arithmetic, everyday, knights_knaves, multihop
 from tasks.example import ANSWER_TYPES, SPLITS, Example, read_jsonl, write_jsonl
 from tasks.judging import judge_response
 from tasks.loaders import LOADERS, load
@@ -30,6 +31,7 @@ GENERATORS: dict[str, Callable[..., list[Example]]] = {
     "kk": knights_knaves.generate,
     "multihop": multihop.generate,
     "arithmetic": arithmetic.generate,
+    "everyday": everyday.generate,
 }
 
 

@@ -232,9 +232,8 @@ def direct_example(rng: random.Random, steps: int, split: str) -> Example:
         question = opener.format(a=start) + ", " + _join(words, rng)
     elif form == 2:  # Compute 12 + 7, then double it.
         verb = rng.choice(("Compute", "Calculate", "Work out"))
-        sym = {"+": "+", "-": "-", "×": "×", "÷": "÷"}[op0]
         words = [_then_text(op, b, rng) for op, b in rest]
-        question = f"{verb} {start} {sym} {b0}, then " + _join(words, rng)
+        question = f"{verb} {start} {op0} {b0}, then " + _join(words, rng)
     else:  # I have 12. I add 7 and then double it. What do I have?
         words = [_then_text(op, b, rng) for op, b in ops]
         question = f"I have the number {start}. I " + _join(words, rng)

@@ -13,10 +13,17 @@ prompt belongs to is a hash of its text (`tasks.splits`), as for every generator
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from itertools import product
+from pathlib import Path
 
-from tasks.example import Example, content_id
+from tasks.example import Example, content_id, read_jsonl
 from tasks.splits import split_of
+
+# The base model's answers, written by `python -m training.distill` (it needs the engine).
+SHIPPED = Path(__file__).resolve().parent / "data" / "everyday.jsonl"
+# A first answer "agrees" with the base model's when their token F1 reaches this.
+AGREE_AT = 0.5
 
 _COUNTRIES = (
     "France", "Germany", "Italy", "Spain", "Japan", "China", "India", "Brazil", "Canada",
@@ -207,3 +214,17 @@ def agreement(answer: str, reference: str) -> float:
         return 0.0
     precision, recall = common / len(a), common / len(b)
     return 2 * precision * recall / (precision + recall)
+
+
+def agrees(answers: Sequence[str], ex: Example) -> bool:
+    """Whether a response's first answer states what the base model answered."""
+    return bool(answers) and agreement(answers[0], ex.final_answer) >= AGREE_AT
+
+
+def generate(n: int, split: str = "test", seed: int = 0) -> list[Example]:
+    """The first `n` shipped prompts of `split` with the base model's answers (`seed` is
+    accepted for the registry's signature; the file's order is fixed)."""
+    examples = [ex for ex in read_jsonl(SHIPPED) if ex.split == split]
+    if n > len(examples):
+        raise ValueError(f"only {len(examples)} everyday prompts in the {split} split, asked {n}")
+    return examples[:n]

@@ -54,6 +54,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Literal
 
+from tasks.everyday import agrees
 from tasks.example import Example
 from tasks.loaders import last_boxed
 
@@ -257,11 +258,14 @@ def judge_final(final_answer: str | None, ex: Example) -> FinalStatus:
 
 def judge_response(answers: Sequence[str], format_ok: bool, ex: Example) -> FinalStatus:
     """The one verdict on a response: "no_format" when the format is invalid, else the final
-    answer's (the last answer) correct / wrong / unparseable. Training (`score`) and evaluation
-    (`benchmarks.accuracy.judge`) both count a response correct exactly when this is
-    "correct"."""
+    answer's (the last answer) correct / wrong / unparseable; an everyday prompt, which has no
+    right answer, is "correct" when its first answer agrees with the base model's. Training
+    (`score`) and evaluation (`benchmarks.accuracy.judge`) both count a response correct
+    exactly when this is "correct"."""
     if not format_ok:
         return "no_format"
+    if ex.dataset == "everyday":  # no right answer: the first answer keeps the base model's
+        return "correct" if agrees(answers, ex) else "wrong"
     return judge_final(answers[-1] if answers else None, ex)
 
 

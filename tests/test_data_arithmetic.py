@@ -12,6 +12,15 @@ from tasks.splits import assert_disjoint
 _OPS = {"+": int.__add__, "-": int.__sub__, "×": int.__mul__, "÷": int.__floordiv__}
 
 
+def _check_calculation(step: str, previous: int, total: str) -> None:
+    """A step works from the previous total to this one, every equation in it true."""
+    steps = re.findall(rf"\b{previous} ([-+×÷]) (\d+)(?:: | = )", step)
+    assert any(_OPS[op](previous, int(b)) == int(total) > 0 for op, b in steps), step
+    for x, o, y, z in re.findall(r"(\d+) ([-+×÷]) (\d+) = (\d+)", step):
+        assert _OPS[o](int(x), int(y)) == int(z), step
+    assert re.search(rf"= {total}[.,]", step), step
+
+
 @pytest.mark.parametrize("steps", [2, 3, 4, 5])
 def test_totals_follow_the_steps(steps: int) -> None:
     for ex in arithmetic.generate(40, "test", seed=0, steps=steps):
@@ -20,12 +29,46 @@ def test_totals_follow_the_steps(steps: int) -> None:
         assert ex.answer_type == "number"
         previous = int(re.search(r"has (\d+) ", ex.question)[1])
         for total, step in zip(ex.intermediate_answers, ex.reasoning_steps, strict=True):
-            # The last equation of a step is "previous <op> x = total".
-            a, op, b, result = re.findall(r"(\d+) ([-+×÷]) (\d+) = (\d+)", step)[-1]
-            assert int(a) == previous and int(result) == int(total) > 0
-            assert _OPS[op](int(a), int(b)) == int(total)
+            _check_calculation(step, previous, total)
             assert step.endswith(f"now has {total} {step.split()[-1]}")
             previous = int(total)
+
+
+@pytest.mark.parametrize("steps", [2, 3, 4, 5])
+def test_direct_chains_answer_each_running_total(steps: int) -> None:
+    for ex in arithmetic.generate(40, "train", seed=0, steps=steps, phrasing="direct"):
+        assert len(ex.intermediate_answers) == steps and ex.meta["phrasing"] == "direct"
+        previous = int(re.search(r"\d+", ex.question)[0])  # type: ignore[index]
+        for total, step in zip(ex.intermediate_answers, ex.reasoning_steps, strict=True):
+            _check_calculation(step, previous, total)
+            previous = int(total)
+
+
+def test_two_digit_sums_are_worked_in_tens_and_ones() -> None:
+    assert arithmetic.calculation(38, "+", 25) == (63, "38 + 25: 38 + 20 = 58, 58 + 5 = 63.")
+    assert (
+        arithmetic.calculation(47, "×", 3)[1] == "47 × 3: 40 × 3 = 120, 7 × 3 = 21, 120 + 21 = 141."
+    )
+    assert arithmetic.calculation(2, "+", 3) == (5, "2 + 3 = 5.")
+    with pytest.raises(ValueError, match="divisible"):
+        arithmetic.calculation(7, "÷", 2)
+
+
+def test_phrasings_vary_and_word_problems_keep_their_published_sets() -> None:
+    direct = arithmetic.generate(200, "train", seed=2, phrasing="direct")
+    openers = {ex.question.split()[0] for ex in direct}
+    assert {"What", "Compute", "Take", "I"} <= openers | {"Calculate", "Begin", "Think", "Start"}
+    assert any(re.match(r"What is \d+ ?[-+*×x/÷] ?\d+\? Then", ex.question) for ex in direct)
+    mixed = {
+        ex.meta.get("phrasing", "word") for ex in arithmetic.generate(60, seed=2, phrasing="mixed")
+    }
+    assert mixed == {"word", "direct"}
+    # The word problems' stream did not move: the evaluation sets stay comparable.
+    assert arithmetic.generate(5, "test", seed=0) == arithmetic.generate(
+        5, "test", seed=0, phrasing="word"
+    )
+    with pytest.raises(ValueError, match="phrasing"):
+        arithmetic.generate(1, phrasing="casual")
 
 
 def test_deterministic_and_disjoint() -> None:

@@ -53,7 +53,7 @@ def test_config_rejects_mistakes(values: dict, message: str) -> None:
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_configs_load(path: Path) -> None:
     cfg = Config.from_yaml(path)
-    assert cfg.mode in ("sft", "rl")
+    assert cfg.mode in ("sft", "rl", "rft")
     if path.stem.startswith("rl-"):
         assert (cfg.n_samples, cfg.temperature) == (8, 0.8)
         assert cfg.init_adapter is not None  # RL starts from the SFT warm start
@@ -96,6 +96,8 @@ def test_shipped_config_set_is_complete() -> None:
         "sft-kk-tables-3",
         "sft-kk-tables-4",
         "rl-tables-ir",
+        "sft-early",
+        "rft-early",
     }
 
 

@@ -361,3 +361,37 @@ def test_full_fine_tuning_saves_a_whole_model(tiny_model: Path, tmp_path: Path) 
     state = load_checkpoint(latest_checkpoint(tmp_path / "full"))
     assert len(state["trainable"]) == len(list(base.parameters()))
     assert not (latest_checkpoint(tmp_path / "full") / "adapter").exists()
+
+
+def test_rft_round_keeps_reference_traces_when_nothing_is_right(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """One rejection-sampling round end to end: sample with the rollout engine, score, fall back
+    to the reference trace (a random model solves nothing), fine-tune the adapter it started
+    from, and leave a servable adapter with the round's figures."""
+    from training.rft import train as rft_train
+    from training.sft import train as sft_train
+
+    warm = sft_train(tiny_config(tiny_model, tmp_path / "sft", mode="sft", max_steps=1))
+    cfg = tiny_config(
+        tiny_model, tmp_path / "rft", mode="rft", init_adapter=str(warm), rollout="hf"
+    )
+    adapter = rft_train(cfg)
+    assert (adapter / "adapter_config.json").is_file()
+    stats = json.loads((tmp_path / "rft" / "round-1" / "stats.json").read_text())
+    assert stats["prompts"] == stats["kept"] == 8 and stats["samples"] == 16
+    assert stats["prompts_solved"] == 0 and stats["reference_fallback"] == 8
+    kept = (tmp_path / "rft" / "round-1" / "samples.jsonl").read_text().splitlines()
+    assert all("target" not in json.loads(line)["meta"] for line in kept)
+    # Own samples only: with nothing right there is nothing to learn from, and that is an error.
+    with pytest.raises(ValueError, match="no example"):
+        rft_train(
+            tiny_config(
+                tiny_model,
+                tmp_path / "rft-own",
+                mode="rft",
+                init_adapter=str(warm),
+                rollout="hf",
+                rft_reference_fallback=False,
+            )
+        )
