@@ -8,6 +8,13 @@
 #                                 # (scripts/train_default.sh), on the training phrasing and on
 #                                 # the held-out phrasing; `tables`, `tables-2`, `tables-3`:
 #                                 # earlier stages
+#   scripts/evaluate.sh default early      # the shipped default; `early` (runs/sft-early/adapter,
+#                                          # stage 5) and `rft-early` (runs/rft-early/adapter):
+#                                          # K&K 2-5 people, multi-hop, word problems, chains
+#                                          # typed as questions, everyday prompts (agreement
+#                                          # with the base model), 1024 tokens
+#                                          # -> results/accuracy/MODEL-early.json and
+#                                          # MODEL-early-unseen.json (held-out phrasing)
 #   scripts/evaluate.sh MODEL paper        # issue #12's sets instead: 100 K&K (20 each of 2-6
 #                                          # people), 100 multi-hop, 100 arithmetic, 1024 tokens
 #                                          # -> results/accuracy/MODEL-paper.json
@@ -25,8 +32,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model="${1:-}"
 set_name="${2:-heldout}"
 case "$set_name" in
-  heldout | paper | paper-rerun) ;;
-  *) echo "usage: scripts/evaluate.sh MODEL [heldout|paper|paper-rerun]" >&2; exit 2 ;;
+  heldout | paper | paper-rerun | early) ;;
+  *) echo "usage: scripts/evaluate.sh MODEL [heldout|paper|paper-rerun|early]" >&2; exit 2 ;;
 esac
 case "$model" in
   base) server=(--no-adapter) style=interleaved ;;
@@ -40,7 +47,10 @@ case "$model" in
   tables-2) server=(--adapter runs/sft-kk-tables-2/lora-r64) style=interleaved ;;
   tables-3) server=(--adapter runs/sft-kk-tables-3/lora-r64) style=interleaved ;;
   tables-4) server=(--adapter runs/sft-kk-tables-4/lora-r64) style=interleaved ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4 [heldout|paper|paper-rerun]" >&2
+  default) server=() style=interleaved ;;
+  early) server=(--adapter runs/sft-early/adapter) style=interleaved ;;
+  rft-early) server=(--adapter runs/rft-early/adapter) style=interleaved ;;
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early [heldout|paper|paper-rerun|early]" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"
@@ -59,6 +69,23 @@ if [[ "$model" == tables* ]]; then
   card="${server[1]}"
 fi
 launch="$py -m server ${server[*]} --kv-cache-memory-bytes 1073741824 --enforce-eager"
+if [[ "$set_name" == early ]]; then
+  # The early-answer model's targets: each task's Pass@1, where its first answer starts and
+  # when it arrives; everyday prompts judged by agreement with the base model's answers.
+  early=(--dataset kk:80:people=2,3,4,5 --dataset multihop:40:hops=2,3 --dataset arithmetic:30
+         --dataset chains:30 --dataset everyday:59 --max-tokens 1024 --temperature 0
+         --concurrency 16)
+  early_unseen=(--dataset kk:60:people=2,3,4:phrasing=unseen
+                --dataset multihop:30:hops=2,3:phrasing=unseen --max-tokens 1024 --temperature 0
+                --concurrency 16)
+  out="results/accuracy/$model-early.json"
+  [[ -f "$out" ]] || "$py" -m benchmarks.accuracy --launch "$launch" --style "$style" \
+    "${early[@]}" --output "$out"
+  out="results/accuracy/$model-early-unseen.json"
+  [[ -f "$out" ]] || "$py" -m benchmarks.accuracy --launch "$launch" --style "$style" \
+    "${early_unseen[@]}" --output "$out"
+  exit 0
+fi
 if [[ "$set_name" != heldout ]]; then
   # Issue #12's sets: at least 100 held-out items per dataset, K&K 2-6 people. Same seed, so a
   # rerun asks exactly the same questions; no model card (the card reports the heldout sets).

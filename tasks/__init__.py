@@ -10,7 +10,8 @@ standard library, shared by training, the server and the benchmarks.
 
 Generated (deterministic by seed, split by content hash so held-out items never reach
 training): `kk` (knights and knaves), `multihop` (MuSiQue-shaped, fictional world),
-`arithmetic` (chained arithmetic: word problems and chains typed as questions), `everyday`
+`arithmetic` (chained arithmetic as word problems), `chains` (the same typed as chat
+questions, "What is 2+3? Then multiply by 4."), `everyday`
 (everyday prompts with the base model's own answers, shipped as a file). Loaded from local
 files: MuSiQue, generic JSONL, GPQA, MMLU, MATH (see `loaders`).
 """
@@ -31,6 +32,7 @@ GENERATORS: dict[str, Callable[..., list[Example]]] = {
     "kk": knights_knaves.generate,
     "multihop": multihop.generate,
     "arithmetic": arithmetic.generate,
+    "chains": arithmetic.generate_chains,
     "everyday": everyday.generate,
 }
 

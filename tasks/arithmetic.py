@@ -239,8 +239,8 @@ def direct_example(rng: random.Random, steps: int, split: str) -> Example:
         question = f"I have the number {start}. I " + _join(words, rng)
     question = question.replace("..", ".") + rng.choice(_CLOSERS)
     return Example(
-        id=content_id("arithmetic", question),
-        dataset="arithmetic",
+        id=content_id("chains", question),
+        dataset="chains",  # its own name, so evaluations report it apart from the stories
         question=question,
         final_answer=totals[-1],
         intermediate_answers=totals,
@@ -275,3 +275,13 @@ def generate(
     # The word problems keep their own random stream, so the published sets stay the same.
     name = "arithmetic" if phrasing == "word" else f"arithmetic-{phrasing}"
     return draw_distinct(name, n, split, seed, steps, draw)
+
+
+def generate_chains(
+    n: int,
+    split: str = "test",
+    seed: int = 0,
+    steps: int | tuple[int, ...] | list[int] = (2, 3, 4, 5),
+) -> list[Example]:
+    """The `chains` dataset: `generate(..., phrasing="direct")`."""
+    return generate(n, split=split, seed=seed, steps=steps, phrasing="direct")

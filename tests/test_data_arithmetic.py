@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tasks import arithmetic
+from tasks import arithmetic, generate
 from tasks.splits import assert_disjoint
 
 _OPS = {"+": int.__add__, "-": int.__sub__, "×": int.__mul__, "÷": int.__floordiv__}
@@ -59,10 +59,9 @@ def test_phrasings_vary_and_word_problems_keep_their_published_sets() -> None:
     openers = {ex.question.split()[0] for ex in direct}
     assert {"What", "Compute", "Take", "I"} <= openers | {"Calculate", "Begin", "Think", "Start"}
     assert any(re.match(r"What is \d+ ?[-+*×x/÷] ?\d+\? Then", ex.question) for ex in direct)
-    mixed = {
-        ex.meta.get("phrasing", "word") for ex in arithmetic.generate(60, seed=2, phrasing="mixed")
-    }
-    assert mixed == {"word", "direct"}
+    mixed = {ex.dataset for ex in arithmetic.generate(60, seed=2, phrasing="mixed")}
+    assert mixed == {"arithmetic", "chains"}
+    assert generate("chains", 3, split="test") == arithmetic.generate(3, "test", phrasing="direct")
     # The word problems' stream did not move: the evaluation sets stay comparable.
     assert arithmetic.generate(5, "test", seed=0) == arithmetic.generate(
         5, "test", seed=0, phrasing="word"

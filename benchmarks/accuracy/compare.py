@@ -29,7 +29,7 @@ from typing import Any
 from benchmarks.accuracy import paper, stats
 from benchmarks.accuracy.stats import Interval
 
-DATASET_ORDER = ("kk", "multihop", "arithmetic")
+DATASET_ORDER = ("kk", "multihop", "arithmetic", "chains", "everyday")
 
 
 def load(specs: list[str]) -> dict[str, dict[str, Any]]:

@@ -25,6 +25,9 @@ class Judged:
     intermediate_total: int = 0
     normalized_ttft: float | None = None
     ttft_basis: str | None = None  # "tokens" (our server) or "chars" (raw tagged text)
+    # Time from the request to the first answer's text, as our server times it (None from
+    # servers that do not split answers).
+    ttfa_ms: float | None = None
     completion_tokens: int | None = None
     latency_s: float | None = None
     error: str | None = None
@@ -58,10 +61,12 @@ def response_view(body: dict[str, Any]) -> dict[str, Any]:
             # Servers of this project before `first_token_offset` reported only the end.
             start = first.get("first_token_offset", first.get("token_offset", 0))
             ttft = min(1.0, start / completion_tokens)
+        timings = choice.get("timings") or {}
         return {
             "answers": answers,
             "format_ok": bool(choice["format_ok"]),
             "normalized_ttft": ttft,
+            "ttfa_ms": timings.get("time_to_first_answer_ms"),
             "ttft_basis": "tokens",
             "completion_tokens": completion_tokens,
             "cut": cut,
@@ -118,6 +123,7 @@ def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> 
         intermediate_total=len(steps),
         normalized_ttft=view["normalized_ttft"] if answers else None,
         ttft_basis=view["ttft_basis"],
+        ttfa_ms=view.get("ttfa_ms") if answers else None,
         completion_tokens=view["completion_tokens"],
         latency_s=latency_s,
         final_status=status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ COLUMNS = (
     "intermediate_precision",
     "cut_rate",
     "normalized_ttft",
+    "median_normalized_ttft",
+    "median_ttfa_ms",
     "completion_tokens",
 )
 
@@ -30,6 +33,7 @@ def aggregate(rows: Sequence[Judged]) -> dict[str, Any]:
     given = sum(r.intermediate_given for r in ok)
     ttfts = [r.normalized_ttft for r in ok if r.normalized_ttft is not None]
     tokens = [r.completion_tokens for r in ok if r.completion_tokens is not None]
+    ttfas = [r.ttfa_ms for r in ok if r.ttfa_ms is not None]
     return {
         "n": len(ok),
         "errors": len(rows) - len(ok),
@@ -44,6 +48,8 @@ def aggregate(rows: Sequence[Judged]) -> dict[str, Any]:
         ),
         "cut_rate": _mean([float(r.cut) for r in ok]),
         "normalized_ttft": _mean(ttfts),
+        "median_normalized_ttft": statistics.median(ttfts) if ttfts else None,
+        "median_ttfa_ms": statistics.median(ttfas) if ttfas else None,
         "completion_tokens": _mean([float(t) for t in tokens]),
     }
 
