@@ -4,9 +4,13 @@
 # its fp32 weights on fresh puzzles, sft-kk-tables-2.yaml, 75 steps; stage 3: stage 2's weights
 # on puzzles in the widened phrasing, sft-kk-tables-3.yaml, 100 steps), a rank-64 LoRA adapter
 # extracted from the whole change, then the held-out evaluation (training phrasing and the
-# held-out phrasing) and its model card.
+# held-out phrasing) and its model card; then stage 5 (sft-early.yaml, 140 steps): that adapter
+# trained on as a LoRA with early-answer traces, chained arithmetic and the everyday set
+# (tasks/data/everyday.jsonl, from `python -m training.distill` when missing), evaluated on
+# the early sets.
 #
-#   scripts/train_default.sh            # about 4 hours of 2 CPU cores for the three SFT stages
+#   scripts/train_default.sh            # about 4 hours of 2 CPU cores for the three SFT stages,
+#                                       # 1.5 more for stage 5
 #
 # Resumable: run it again after an interruption and the SFT continues from its newest
 # checkpoint; a finished stage is not redone, evaluations are redone only when their JSON is
@@ -30,3 +34,7 @@ run=runs/sft-kk-tables-3
 [[ -f "$run/lora-r64/adapter_model.safetensors" ]] ||
   "$py" -m training extract "$run" --rank 64 --out "$run/lora-r64"
 "$repo/scripts/evaluate.sh" tables-3
+# Stage 5 starts from the adapter stage 3 gives; the shipped copy of it is what it names.
+[[ -f tasks/data/everyday.jsonl ]] || "$py" -m training.distill
+"$py" -m training sft --config training/configs/sft-early.yaml --resume
+"$repo/scripts/evaluate.sh" early early
