@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--launch-timeout", type=float, default=600.0, metavar="S")
     g.add_argument("--api-key", default=None, help="bearer key for targets without api_key=")
     g = p.add_argument_group("requests")
-    g.add_argument("--dataset", default="builtin", help="kk | multihop | jsonl:PATH | builtin")
+    g.add_argument(
+        "--dataset",
+        default="builtin",
+        help="kk | multihop | arithmetic | chains | everyday | jsonl:PATH | builtin",
+    )
     g.add_argument("--style", default="interleaved", help="interleaved | think_answer")
     g.add_argument("--num-prompts", type=int, default=16)
     g.add_argument("--max-tokens", type=int, default=256)

@@ -1,8 +1,8 @@
-"""Where the prompts come from: `--dataset kk|multihop|jsonl:PATH|builtin`.
+"""Where the prompts come from: `--dataset NAME|jsonl:PATH|builtin`.
 
-- kk / multihop: the project's own generators (`tasks`), held-out `test` split, so no
-  prompt was seen in training; chat messages built by `tasks.build_messages` (the
-  interleaved or think-answer system instruction, then the question).
+- kk, multihop, arithmetic, chains, everyday: the project's own datasets (`tasks`), held-out
+  `test` split, so no prompt was seen in training; chat messages built by
+  `tasks.build_messages` (the interleaved or think-answer system instruction, then the question).
 - jsonl:PATH: one chat request per line, `{"messages": [...]}`, optionally `"max_tokens"` and
   `"id"`. Lines are used in order and cycled when fewer than --num-prompts.
 - builtin: a few multi-step questions with the system instruction, so the harness works with
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks import INSTRUCTIONS, build_messages, generate
+from tasks import GENERATORS, INSTRUCTIONS, build_messages, generate
 
 STYLES = INSTRUCTIONS  # style -> system instruction, the one map in `tasks.prompts`
-GENERATED = ("kk", "multihop")
+GENERATED = tuple(GENERATORS)  # kk, multihop, arithmetic, chains, everyday
 
 BUILTIN_QUESTIONS: tuple[str, ...] = (
     "A shop sells pens at 3 dollars each. Ann buys 4 pens and pays with a 20 dollar bill. "
@@ -65,7 +65,9 @@ def load_prompts(
         return from_jsonl(Path(dataset.removeprefix("jsonl:")), num_prompts)
     if dataset == "builtin":
         return builtin(num_prompts, style)
-    raise PromptError(f"--dataset must be kk, multihop, jsonl:PATH or builtin, got {dataset!r}")
+    raise PromptError(
+        f"--dataset must be one of {', '.join(GENERATED)}, jsonl:PATH or builtin, got {dataset!r}"
+    )
 
 
 def generated(dataset: str, num_prompts: int, seed: int, style: str) -> list[Prompt]:
