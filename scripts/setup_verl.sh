@@ -31,9 +31,9 @@ quiet_pip install --upgrade pip
 # torch first, so veRL's dependencies resolve against the CPU build instead of pulling CUDA's.
 quiet_pip install "$TORCH_SPEC"
 quiet_pip install "verl==$VERL_VERSION" "$TORCH_SPEC" pytest
-# This project without its engine: its own dependencies minus anything that would move veRL's pins.
-quiet_pip install --no-deps -e .
-quiet_pip install pydantic pydantic-settings pyyaml tqdm
+# This project without its engine (pyproject.toml lists none); veRL's pins are already met, so
+# pip keeps them.
+quiet_pip install -e .
 "$venv/bin/python" - <<'PY'
 import importlib.metadata as md
 import verl, torch, transformers, hydra  # noqa: F401
