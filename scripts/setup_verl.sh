@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes .venv-verl/: a separate environment with veRL (pinned), the CPU build of torch and this
-# project without its serving engine, for the veRL smoke test (tests/test_verl_smoke.py) and for
+# Makes .venv-verl/: a separate training environment with veRL and TRL (pinned), the CPU build of
+# torch and this
+# project without its serving engine, for the veRL and TRL smoke tests (tests/test_verl_smoke.py) and for
 # launching veRL on a cluster (there, set TORCH_SPEC to the CUDA build, e.g. TORCH_SPEC=torch).
 #
 # Separate because veRL pins transformers (<5.11 for 0.9.1) apart from the main environment's
@@ -12,10 +13,11 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 VERL_VERSION="${VERL_VERSION:-0.9.1}"
+TRL_VERSION="${TRL_VERSION:-1.16.0}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0+cpu}"
 venv="${VERL_VENV:-$repo/.venv-verl}"
 stamp="$venv/.setup-stamp"
-want="verl==$VERL_VERSION $TORCH_SPEC $(sha1sum pyproject.toml | cut -c1-12)"
+want="verl==$VERL_VERSION trl==$TRL_VERSION $TORCH_SPEC $(sha1sum pyproject.toml | cut -c1-12)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "setup_verl: $venv is up to date ($want)"
   exit 0
@@ -30,7 +32,7 @@ quiet_pip() { "${pip[@]}" "$@" 2>&1 | { grep -v "is ignored: it is neither" || t
 quiet_pip install --upgrade pip
 # torch first, so veRL's dependencies resolve against the CPU build instead of pulling CUDA's.
 quiet_pip install "$TORCH_SPEC"
-quiet_pip install "verl==$VERL_VERSION" "$TORCH_SPEC" pytest
+quiet_pip install "verl==$VERL_VERSION" "trl==$TRL_VERSION" "$TORCH_SPEC" pytest
 # This project without its engine (pyproject.toml lists none); veRL's pins are already met, so
 # pip keeps them.
 quiet_pip install -e .
