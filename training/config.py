@@ -110,7 +110,9 @@ class Config:
     rollout: str = "hf"  # "hf" (transformers generate) or "vllm"
     vllm_sync: str = "merged"  # how vLLM gets the new policy: LoRA request or merged weights
     vllm_kv_cache_bytes: int = 2 << 30  # must be explicit on CPU (the default share fails)
-    vllm_max_model_len: int = 2048
+    vllm_max_model_len: int = 2048  # prompt + response; the paper's 1,024 + 2,548 needs 3,572+
+    # On a GPU: vLLM's share of its memory (the rest trains the policy); unused on CPU.
+    vllm_gpu_memory_utilization: float = 0.3
     # -- rejection-sampling fine-tuning (`training.rft`) ---------------------------------------
     rft_rounds: int = 1  # sample -> keep the best correct response per prompt -> fine-tune
     # Prompts none of whose samples was right train on their reference trace instead, so the
@@ -154,6 +156,11 @@ class Config:
             raise ValueError(
                 f"stop_at_step must be between 0 and max_steps ({self.max_steps}), "
                 f"got {self.stop_at_step}"
+            )
+        if not 0 < self.vllm_gpu_memory_utilization < 1:
+            raise ValueError(
+                "vllm_gpu_memory_utilization must be between 0 and 1, "
+                f"got {self.vllm_gpu_memory_utilization}"
             )
         if not self.data:
             raise ValueError("data must name at least one source")
