@@ -25,7 +25,8 @@ import torch
 
 from tasks.example import Example
 from training.checkpoint import EpochSampler, begin_run, finished_run
-from training.config import Config, load_examples
+from training.config import Config
+from training.examples import load_examples
 from training.loop import Trainee, last_step, run
 from training.model import (
     ValueHead,

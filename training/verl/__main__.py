@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from training.config import ESTIMATORS, Config, load_examples, parse_overrides
+from training.config import ESTIMATORS, Config, parse_overrides
+from training.examples import load_examples
 from training.verl.launch import VERL_VERSIONS
 
 
