@@ -75,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         reward.load(args.resume)
 
-    class GateCallback(TrainerCallback):  # type: ignore[misc]
-        def on_save(self, targs: Any, state: Any, control: Any, **_: Any) -> None:
+    class GateCallback(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:
-                reward.save(Path(targs.output_dir) / f"checkpoint-{state.global_step}")
+                reward.save(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
     trainer = GRPOTrainer(
         model=args.model,
