@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Makes .venv-verl/: a separate training environment with veRL and TRL (pinned), the CPU build of
-# torch and this
-# project without its serving engine, for the veRL and TRL smoke tests (tests/test_verl_smoke.py) and for
-# launching veRL on a cluster (there, set TORCH_SPEC to the CUDA build, e.g. TORCH_SPEC=torch).
+# torch and this project without its serving engine, for tests/test_verl_smoke.py, the TRL smoke
+# run and launching either route on a cluster (there, TORCH_SPEC=torch for the CUDA build).
 #
 # Separate because veRL pins transformers (<5.11 for 0.9.1) apart from the main environment's
 # engine. The CPU torch comes from PyTorch's CPU index (PIP_EXTRA_INDEX_URL=
