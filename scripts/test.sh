@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: set up (idempotent), lint, format check, type check (parsing, tasks,
-# server), then every test, the real engine included.
+# server), then every test, the real engine and veRL's reward loop included.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k parsing.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$repo/scripts/setup.sh" --browser
+"$repo/scripts/setup_verl.sh"  # veRL's own code for tests/test_verl_smoke.py (about 2 minutes once)
 cd "$repo"
 "$repo/.venv/bin/ruff" check .
 "$repo/.venv/bin/ruff" format --check .

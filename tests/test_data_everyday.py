@@ -10,7 +10,7 @@ import pytest
 from tasks import read_jsonl
 from tasks.everyday import agreement, clean_answer, distilled_example, prompts
 from tasks.prompts import target, user_prompt
-from training.config import load_examples
+from training.examples import load_examples
 
 DATA = Path(__file__).resolve().parent.parent / "tasks" / "data" / "everyday.jsonl"
 

@@ -17,7 +17,8 @@ from training.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from training.config import Config, load_examples, parse_overrides
+from training.config import Config, parse_overrides
+from training.examples import load_examples
 from training.logs import StepLog, read_log
 from training.model_card import add_evaluation, write_model_card
 from training.plot import plot_log
@@ -37,10 +38,12 @@ def test_config_from_yaml_with_overrides(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"estimator": "ppo"}, "estimator must be one of"),
-        ({"rollout": "sglang"}, "rollout must be one of"),
-        ({"intermediate": "substring"}, "intermediate must be one of"),
-        ({"n_samples": 0}, "n_samples must be at least 1"),
+        ({"estimator": "ppo"}, "estimator\n.*'gae', 'grpo' or 'reinforce_plus_plus'"),
+        ({"rollout": "sglang"}, "rollout\n.*'hf' or 'vllm'"),
+        ({"intermediate": "substring"}, "intermediate\n.*'time_discounted'"),
+        ({"n_samples": 0}, "n_samples\n.*greater than or equal to 1"),
+        ({"vllm_gpu_memory_utilization": 1.5}, "vllm_gpu_memory_utilization\n.*less than 1"),
+        ({"data": []}, "data\n.*at least 1 item"),
         ({"lr_typo": 1}, "unknown config keys"),
         ({"rollout": "vllm", "vllm_sync": "lora", "lora": False}, "needs lora"),
     ],
@@ -98,6 +101,7 @@ def test_shipped_config_set_is_complete() -> None:
         "rl-tables-ir",
         "sft-early",
         "rft-early",
+        "smoke-rl-cuda",  # a first run on one GPU, from the base model
     }
 
 

@@ -111,7 +111,7 @@ def test_the_registry_decides_what_each_estimator_needs() -> None:
     known = "known: ['gae', 'grpo', 'reinforce_plus_plus']"
     with pytest.raises(ValueError, match=re.escape(f"unknown estimator 'ppo'; {known}")):
         estimators.needs_values("ppo")
-    with pytest.raises(ValueError, match=re.escape(f"one of {estimators.NAMES}, got 'ppo'")):
+    with pytest.raises(ValueError, match="'gae', 'grpo' or 'reinforce_plus_plus'"):
         Config(estimator="ppo")
     for name in estimators.NAMES:
         assert Config(estimator=name).estimator == name

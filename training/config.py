@@ -1,34 +1,38 @@
-"""One config object for SFT and RL: a flat dataclass, loadable from YAML, overridable by flags.
+"""One config for SFT and RL: a flat pydantic model, loadable from YAML, overridable by flags.
 
     cfg = Config.from_yaml("training/configs/rl-interleaved-ir.yaml", max_steps=3)
 
 Every field has a default that works on a CPU laptop; a YAML file only names what differs.
-Unknown keys are errors, so a typo never silently trains with a default.
+Unknown keys are errors, so a typo never silently trains with a default. Choices are the
+`Literal` types the rewards, estimators and prompt styles declare.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tasks.prompts import STYLES
-from training.rewards import GATES, VARIANTS, RewardConfig
+from tasks.prompts import Style
+from training.rewards import Gate, RewardConfig, Variant
 from training.rl import estimators
+from training.rl.estimators import EstimatorName
 
 MODES = ("sft", "rl", "rft")
 ESTIMATORS = estimators.NAMES  # veRL's names (algorithm.adv_estimator), from the registry
 ROLLOUTS = ("hf", "vllm")
 VLLM_SYNC = ("lora", "merged")
 DTYPES = ("auto", "float32", "bfloat16")
+Positive = Annotated[int, Field(ge=1)]
 
 
-@dataclass
-class Config:
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
     # -- run ----------------------------------------------------------------------------------
-    mode: str = "rl"  # "sft" or "rl"; the CLI subcommand sets it
+    mode: Literal["sft", "rl", "rft"] = "rl"  # "sft" or "rl"; the CLI subcommand sets it
     out_dir: str = "runs/rl"  # log.jsonl, checkpoints/, adapter/ (the servable output)
     seed: int = 0
     device: str = "auto"  # auto: cuda when available, else cpu
@@ -40,7 +44,7 @@ class Config:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
-    lora_targets: list[str] = field(
+    lora_targets: list[str] = Field(
         default_factory=lambda: [
             "q_proj",
             "k_proj",
@@ -52,7 +56,7 @@ class Config:
         ]
     )
     # Weights of the frozen base (auto: bfloat16 on GPU, float32 on CPU); LoRA trains in float32.
-    dtype: str = "auto"
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     gradient_checkpointing: bool = False
     # fp32 master weights with bf16 autocast for the matmuls (bf16 weights updated by AdamW
     # lose small steps to rounding); with LoRA the adapter trains in fp32 the same way.
@@ -63,37 +67,39 @@ class Config:
     # token, is skipped.
     freeze_embeddings: bool = False
     # -- data ---------------------------------------------------------------------------------
-    style: str = "interleaved"  # "interleaved" or "think_answer": prompt and SFT target layout
+    style: Style = "interleaved"  # "interleaved" or "think_answer": prompt and SFT target layout
     # Each source: {"dataset": kk|multihop|arithmetic, "n": N, **generator options}
     # or {"path": "file.jsonl"} (Example records, as `python -m training.data` writes them).
-    data: list[dict[str, Any]] = field(
-        default_factory=lambda: [{"dataset": "kk", "n": 1000, "people": [3, 4, 5]}]
+    data: list[dict[str, Any]] = Field(
+        default_factory=lambda: [{"dataset": "kk", "n": 1000, "people": [3, 4, 5]}], min_length=1
     )
     # -- optimisation (shared) ----------------------------------------------------------------
     lr: float = 1e-5
     weight_decay: float = 0.0
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
-    max_steps: int = 100
+    max_steps: Positive = 100
     # End after this step (0: at max_steps) while the schedule still spans max_steps, as
     # when a run was cut short for time and is reproduced as it was.
     stop_at_step: int = 0
-    batch_size: int = 8  # SFT: sequences per step; RL: prompts per step (x n_samples responses)
-    micro_batch_size: int = 8  # sequences per forward/backward; gradients accumulate across
+    batch_size: Positive = (
+        8  # SFT: sequences per step; RL: prompts per step (x n_samples responses)
+    )
+    micro_batch_size: Positive = 8  # sequences per forward/backward; gradients accumulate across
     # -- SFT ----------------------------------------------------------------------------------
-    max_seq_len: int = 1024  # longer prompt+target pairs are dropped, not truncated
+    max_seq_len: Positive = 1024  # longer prompt+target pairs are dropped, not truncated
     # Micro-batches by token budget (0: micro_batch_size sequences each). A step's sequences are
     # sorted by length first, so padding stays small and micro-batches stay large.
     micro_batch_tokens: int = 0
     # -- RL -----------------------------------------------------------------------------------
-    estimator: str = "grpo"
-    n_samples: int = 8
+    estimator: EstimatorName = "grpo"
+    n_samples: Positive = 8
     temperature: float = 0.8
     top_p: float = 1.0
-    max_new_tokens: int = 512
+    max_new_tokens: Positive = 512
     max_prompt_tokens: int = 1024  # longer prompts are dropped from the RL pool
-    ppo_epochs: int = 1  # passes over each rollout batch
-    mini_batch_size: int = 64  # responses per optimizer step within an RL step
+    ppo_epochs: Positive = 1  # passes over each rollout batch
+    mini_batch_size: Positive = 64  # responses per optimizer step within an RL step
     clip_eps: float = 0.2
     kl_coef: float = 0.001  # KL to the reference policy, low-variance (k3) estimator, in the loss
     entropy_coef: float = 0.0
@@ -103,67 +109,43 @@ class Config:
     value_clip: float = 0.5  # gae only: value predictions move at most this far per update
     value_lr: float = 1e-4  # gae only: the value head's learning rate
     # Rewards (training.rewards.RewardConfig).
-    intermediate: str = "time_discounted"  # none | all_or_none | partial | time_discounted
-    gate: str = "conditional"  # conditional | direct
+    intermediate: Variant = "time_discounted"  # none | all_or_none | partial | time_discounted
+    gate: Gate = "conditional"  # conditional | direct
     epsilon: float = 0.05
     # Rollouts.
-    rollout: str = "hf"  # "hf" (transformers generate) or "vllm"
-    vllm_sync: str = "merged"  # how vLLM gets the new policy: LoRA request or merged weights
+    rollout: Literal["hf", "vllm"] = "hf"  # "hf" (transformers generate) or "vllm"
+    vllm_sync: Literal["lora", "merged"] = (
+        "merged"  # how vLLM gets the new policy: LoRA request or merged weights
+    )
     vllm_kv_cache_bytes: int = 2 << 30  # must be explicit on CPU (the default share fails)
-    vllm_max_model_len: int = 2048
+    vllm_max_model_len: int = 2048  # prompt + response; the paper's 1,024 + 2,548 needs 3,572+
+    # On a GPU: vLLM's share of its memory (the rest trains the policy); unused on CPU.
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1)
     # -- rejection-sampling fine-tuning (`training.rft`) ---------------------------------------
-    rft_rounds: int = 1  # sample -> keep the best correct response per prompt -> fine-tune
+    rft_rounds: Positive = 1  # sample -> keep the best correct response per prompt -> fine-tune
     # Prompts none of whose samples was right train on their reference trace instead, so the
     # fine-tune does not forget the hard ones (expert iteration); False: own samples only.
     rft_reference_fallback: bool = True
     # -- bookkeeping --------------------------------------------------------------------------
-    save_every: int = 10  # steps between checkpoints (and at the last step)
+    save_every: Positive = 10  # steps between checkpoints (and at the last step)
     keep_checkpoints: int = 2
     progress: bool = True  # tqdm bar on stderr
 
-    def __post_init__(self) -> None:
-        checks = {
-            "mode": (self.mode, MODES),
-            "estimator": (self.estimator, ESTIMATORS),
-            "rollout": (self.rollout, ROLLOUTS),
-            "vllm_sync": (self.vllm_sync, VLLM_SYNC),
-            "style": (self.style, STYLES),
-            "dtype": (self.dtype, DTYPES),
-            "intermediate": (self.intermediate, VARIANTS),
-            "gate": (self.gate, GATES),
-        }
-        for name, (value, allowed) in checks.items():
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        positive = (
-            "max_steps",
-            "batch_size",
-            "micro_batch_size",
-            "n_samples",
-            "max_new_tokens",
-            "ppo_epochs",
-            "mini_batch_size",
-            "save_every",
-            "max_seq_len",
-            "rft_rounds",
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
         if not 0 <= self.stop_at_step <= self.max_steps:
             raise ValueError(
                 f"stop_at_step must be between 0 and max_steps ({self.max_steps}), "
                 f"got {self.stop_at_step}"
             )
-        if not self.data:
-            raise ValueError("data must name at least one source")
         if self.rollout == "vllm" and self.vllm_sync == "lora" and not self.lora:
             raise ValueError("vllm_sync: lora needs lora: true; full fine-tuning syncs merged")
+        return self
 
     # -- derived ------------------------------------------------------------------------------
     @property
     def reward(self) -> RewardConfig:
-        return RewardConfig(intermediate=self.intermediate, gate=self.gate, epsilon=self.epsilon)  # type: ignore[arg-type]
+        return RewardConfig(intermediate=self.intermediate, gate=self.gate, epsilon=self.epsilon)
 
     @property
     def responses_per_step(self) -> int:
@@ -171,20 +153,19 @@ class Config:
 
     # -- I/O ----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
+
+    def replace(self, **changes: Any) -> Config:
+        """A validated copy with `changes` applied."""
+        return type(self).from_dict({**self.to_dict(), **changes})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
+        unknown = sorted(set(values) - set(cls.model_fields))
         if unknown:
             raise ValueError(f"unknown config keys: {unknown}")
-        # YAML reads "1e-5" as a string (its floats need a dot): coerce float fields.
-        values = {
-            k: float(v) if known[k].type == "float" and isinstance(v, str | int) else v
-            for k, v in values.items()
-        }
-        return cls(**values)
+        # YAML reads "1e-5" as a string (its floats need a dot); pydantic's lax mode reads it.
+        return cls.model_validate(values)
 
     @classmethod
     def from_yaml(cls, path: str | Path | None, **overrides: Any) -> Config:
@@ -210,36 +191,3 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             raise ValueError(f"expected key=value, got {pair!r}")
         out[key.strip()] = yaml.safe_load(raw)
     return out
-
-
-def load_examples(sources: list[dict[str, Any]]) -> list[Any]:
-    """The examples the `data` sources name, in order: generated ones (deterministic by seed)
-    or Example JSONL files."""
-    from tasks import generate, read_jsonl
-
-    examples = []
-    for source in sources:
-        spec = dict(source)
-        if "path" in spec:
-            loaded = read_jsonl(spec.pop("path"))
-            if "split" in spec:  # e.g. the everyday set holds every split in one file
-                wanted = spec.pop("split")
-                loaded = [ex for ex in loaded if ex.split == wanted]
-            examples.extend(loaded[: spec.pop("n", None)])
-            if spec:
-                raise ValueError(f"unknown keys for a path source: {sorted(spec)}")
-            continue
-        if "dataset" not in spec or "n" not in spec:
-            raise ValueError(f"a data source needs dataset and n (or path): {source}")
-        dataset, n = spec.pop("dataset"), int(spec.pop("n"))
-        split, seed = spec.pop("split", "train"), int(spec.pop("seed", 0))
-        # hint: false sends the question as a user would type it, without the answer-form hint.
-        hint = bool(spec.pop("hint", True))
-        # YAML lists become the generators' tuples (e.g. people: [3, 4, 5]).
-        options = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
-        generated = generate(dataset, n, split=split, seed=seed, **options)
-        if not hint:
-            for ex in generated:
-                ex.meta["hint"] = False
-        examples.extend(generated)
-    return examples

@@ -32,7 +32,8 @@ from typing import Any
 import torch
 
 from tasks.example import Example, write_jsonl
-from training.config import Config, load_examples
+from training.config import Config
+from training.examples import load_examples
 from training.model import base_model_path, load_policy, load_tokenizer, pick_device
 from training.rewards import RewardBreakdown, score
 from training.rl.rollout import Sample, make_backend
@@ -117,11 +118,10 @@ def train(cfg: Config) -> Path:
     for round_no in range(1, cfg.rft_rounds + 1):
         workdir = out / f"round-{round_no}"
         workdir.mkdir(parents=True, exist_ok=True)
-        current = dataclasses.replace(cfg, init_adapter=adapter, seed=cfg.seed + round_no)
+        current = cfg.replace(init_adapter=adapter, seed=cfg.seed + round_no)
         stats = sample_round(current, examples, workdir)
         steps = max(1, math.ceil(stats["kept"] / cfg.batch_size))
-        tune = dataclasses.replace(
-            current,
+        tune = current.replace(
             mode="sft",
             out_dir=str(workdir / "sft"),
             data=[{"path": str(workdir / "samples.jsonl")}],

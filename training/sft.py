@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from training.checkpoint import EpochSampler, begin_run, finished_run
-from training.config import Config, load_examples
+from training.config import Config
+from training.examples import load_examples
+from training.logprobs import forward, make_batch
 from training.loop import Trainee, clip_and_step, last_step, run
 from training.model import (
     autocast,
@@ -30,7 +32,6 @@ from training.model import (
     make_optimizer,
     pick_device,
 )
-from training.rl.losses import forward, make_batch
 from training.templates import sft_pair
 
 

@@ -32,8 +32,8 @@ from typing import Any
 import torch
 
 from training.config import Config
+from training.logprobs import forward, make_batch
 from training.model import autocast, base_model_path, load_policy, load_tokenizer, make_optimizer
-from training.rl.losses import forward, make_batch
 from training.sft import build_pairs, micro_batches
 
 RECIPES: dict[str, dict[str, Any]] = {

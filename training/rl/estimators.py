@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -77,6 +77,8 @@ def _reinforce_plus_plus(scores, mask, group_ids, values, gamma, lam):  # type: 
 
 
 NAMES: tuple[str, ...] = tuple(ESTIMATORS)  # in registration order: gae, grpo, reinforce_plus_plus
+EstimatorName = Literal["gae", "grpo", "reinforce_plus_plus"]  # what a config may name
+assert get_args(EstimatorName) == NAMES, "EstimatorName must list the registered estimators"
 
 
 def get(name: str) -> Estimator:

@@ -173,6 +173,7 @@ class VLLMRollout:
         kv_cache_bytes: int = 2 << 30,
         max_model_len: int = 2048,
         seed: int = 0,
+        gpu_memory_utilization: float = 0.3,
     ) -> None:
         from vllm import LLM
 
@@ -188,8 +189,8 @@ class VLLMRollout:
             "enforce_eager": not on_gpu,  # CUDA graphs pay off on GPU; on CPU only start time
         }
         if on_gpu:
-            # Training shares the GPU: leave it most of the memory.
-            kwargs["gpu_memory_utilization"] = 0.3
+            # Training shares the GPU: vLLM gets this share, training the rest.
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         else:
             kwargs["kv_cache_memory_bytes"] = kv_cache_bytes
         if sync_mode == "lora":
@@ -298,4 +299,5 @@ def make_backend(cfg: Any, tokenizer: Any, base_model: Path, workdir: Path) -> R
         kv_cache_bytes=cfg.vllm_kv_cache_bytes,
         max_model_len=cfg.vllm_max_model_len,
         seed=cfg.seed,
+        gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
     )

@@ -25,7 +25,8 @@ import torch
 
 from tasks.example import Example
 from training.checkpoint import EpochSampler, begin_run, finished_run
-from training.config import Config, load_examples
+from training.config import Config
+from training.examples import load_examples
 from training.loop import Trainee, last_step, run
 from training.model import (
     ValueHead,
@@ -118,12 +119,22 @@ def train(cfg: Config, resume: bool = False) -> Path:
             "rollout_seconds": rollout.seconds,
             "rollout_tokens_per_s": rollout.tokens_per_s,
             "sync_seconds": getattr(backend, "sync_seconds", 0.0),
+            **_gpu_memory(),
         }
 
     try:
         return run(cfg, out, trainee, rl_step, resume=resume, show=SHOW)
     finally:
         backend.close()  # however the run ends: the vLLM engine's workers must not outlive it
+
+
+def _gpu_memory() -> dict[str, float]:
+    """Peak CUDA memory this process allocated during the step (GiB); nothing on CPU."""
+    if not torch.cuda.is_available():
+        return {}
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    torch.cuda.reset_peak_memory_stats()
+    return {"gpu_peak_gib": peak}
 
 
 def _length_stats(samples: Sequence[Sample]) -> dict[str, float]:

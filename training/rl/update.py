@@ -20,7 +20,7 @@ from torch import nn
 
 from training.config import Config
 from training.loop import clip_and_step
-from training.model import reference_mode
+from training.model import autocast, reference_mode
 from training.rl import estimators
 from training.rl.advantages import masked_mean
 from training.rl.losses import Batch, forward, kl_k3, policy_loss, value_loss
@@ -52,10 +52,11 @@ def _chunks(index: list[int], size: int) -> list[list[int]]:
 def _old_pass(m: Models, batch: Batch, cfg: Config) -> dict[str, torch.Tensor]:
     """Log-probs (and values) of the sampled tokens before the update."""
     rows = list(range(batch.input_ids.shape[0]))
-    outs = [
-        forward(m.policy, batch.rows(micro), cfg.temperature, m.value_head)
-        for micro in _chunks(rows, cfg.micro_batch_size)
-    ]
+    with autocast(cfg, batch.input_ids.device):
+        outs = [
+            forward(m.policy, batch.rows(micro), cfg.temperature, m.value_head)
+            for micro in _chunks(rows, cfg.micro_batch_size)
+        ]
     result = {"old_logprobs": torch.cat([o.logprobs for o in outs])}
     if m.value_head is not None:
         result["values"] = torch.cat([o.values for o in outs])  # type: ignore[misc]
@@ -67,7 +68,7 @@ def _reference_pass(m: Models, batch: Batch, cfg: Config) -> torch.Tensor:
     """Log-probs of the sampled tokens under the reference policy (for the KL term)."""
     rows = list(range(batch.input_ids.shape[0]))
     parts = []
-    with reference_mode(m.policy, m.reference) as reference:
+    with reference_mode(m.policy, m.reference) as reference, autocast(cfg, batch.input_ids.device):
         for micro in _chunks(rows, cfg.micro_batch_size):
             parts.append(forward(reference, batch.rows(micro), cfg.temperature).logprobs)
     return torch.cat(parts)
@@ -113,14 +114,15 @@ def update(
             for micro in _chunks(mini, cfg.micro_batch_size):
                 part = batch.rows(micro)
                 pmask = mask[micro]
-                out = forward(
-                    m.policy,
-                    part,
-                    cfg.temperature,
-                    m.value_head,
-                    with_entropy=True,
-                    entropy_grad=cfg.entropy_coef > 0,
-                )
+                with autocast(cfg, device):
+                    out = forward(
+                        m.policy,
+                        part,
+                        cfg.temperature,
+                        m.value_head,
+                        with_entropy=True,
+                        entropy_grad=cfg.entropy_coef > 0,
+                    )
                 old = out.logprobs.detach() if single_pass else before["old_logprobs"][micro]
                 pg, clipfrac = policy_loss(
                     out.logprobs, old, advantages[micro], pmask, cfg.clip_eps

@@ -7,7 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from training.config import ESTIMATORS, Config, load_examples, parse_overrides
+from training.config import ESTIMATORS, Config, parse_overrides
+from training.examples import load_examples
+from training.verl.launch import VERL_VERSIONS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--model", required=True, help="HF model id or folder (policy and critic)")
     run.add_argument("--data", required=True, help="folder written by `export`")
     run.add_argument("--experiment")
+    run.add_argument(
+        "--verl",
+        choices=VERL_VERSIONS,
+        default="0.9",
+        help="the installed veRL's version: 0.9 (also 0.8) or 0.7; they read rewards differently",
+    )
+    run.add_argument(
+        "--checkpoints",
+        help="veRL's trainer.default_local_dir (and the gate's state); default "
+        "checkpoints/interleaved-reasoning/<experiment>",
+    )
     run.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
     run.add_argument("extra", nargs="*", help="more Hydra overrides (after --), they win")
     args = parser.parse_args(argv)
@@ -51,7 +64,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from training.verl.launch import command, shell
 
-    cmd = command(args.estimator, args.model, args.data, args.experiment, args.extra)
+    cmd = command(
+        args.estimator,
+        args.model,
+        args.data,
+        args.experiment,
+        args.extra,
+        verl=args.verl,
+        checkpoints=args.checkpoints,
+    )
     if args.dry_run:
         print(shell(cmd))
         return 0

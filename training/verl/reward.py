@@ -1,33 +1,41 @@
 """veRL reward functions over `training.rewards`, with the paper's batch-level gate.
 
-Point veRL at this file (`reward.custom_reward_function.path`); `reward_kwargs` choose the
-variant: `intermediate` (none | all_or_none | partial | time_discounted), `gate` (conditional |
-direct), `epsilon`, and `batch_size` (responses per training step).
+Point veRL at this file (`custom_reward_function.path`; `reward.custom_reward_function.path` on
+veRL 0.8+). veRL loads it by file path under a name of its own without registering it in
+`sys.modules`, so this file defines no dataclasses or other machinery that looks itself up
+there: the gate lives in `training.verl.gate`, imported normally.
 
-The gate needs the whole batch (its accuracy against the previous batch's), and veRL calls
-rewards in one of two ways:
-- `compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, **kw)`: a whole
-  step at once (veRL's `batch` reward manager). The gate is exact: `training.rewards.score_batch`.
-- `compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw)`: one response
-  at a time (veRL 0.9's reward loop). The current batch's accuracy is not known until its last
-  response is scored, so the batch part of the gate lags one step: batch t is paid when
-  accuracy(t-1) >= accuracy(t-2) - epsilon (the per-response part — valid format, correct final
-  answer — is exact). Batches are counted off `batch_size` training responses at a time, in one
-  process (the launch configs set `reward.num_workers: 1`).
+`reward_kwargs` choose the variant: `intermediate` (none | all_or_none | partial |
+time_discounted), `gate` (conditional | direct), `epsilon`, `batch_size` (training responses
+per step) and `state_dir` (where the gate's state is saved: veRL's `trainer.default_local_dir`,
+so a resumed run gets the gate it had at the checkpoint).
+
+Which function veRL calls decides which gate applies:
+- `compute_score` (one response at a time): veRL 0.8/0.9's reward loop always calls rewards this
+  way, one response per call, even with a batch of them at hand. The batch part of the gate
+  lags one step (`training.verl.gate`); the per-response part (valid format, correct final
+  answer) is exact. Batches are counted off `batch_size` training responses at a time in one
+  process, so the launch configs run one reward worker.
+- `compute_score_batch` (a whole step at once): veRL 0.7's `batch` reward manager, with
+  `custom_reward_function.name=compute_score_batch`. The gate is exact
+  (`training.rewards.score_batch`) but lives in memory only.
 Validation responses (`extra_info["split"] != "train"`) are scored but never move the gate.
 """
 
-from __future__ import annotations
-
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from training.rewards import RewardBreakdown, RewardConfig, batch_gate_open, score, score_batch
+from training.rewards import RewardBreakdown, RewardConfig, score, score_batch
 from training.verl.export import example_from_ground_truth
+from training.verl.gate import DEFAULT_BATCH_SIZE, GateState
 
-DEFAULT_BATCH_SIZE = 128  # the paper's 16 prompts x 8 samples
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "STATE",
+    "compute_score",
+    "compute_score_batch",
+    "reset_batch_gate",
+]
 
 
 def _config(kwargs: dict[str, Any]) -> RewardConfig:
@@ -56,34 +64,6 @@ def _is_train(extra_info: dict[str, Any] | None) -> bool:
     return (extra_info or {}).get("split", "train") == "train"
 
 
-@dataclass
-class GateState:
-    """Accuracies of finished training batches, and the counts of the one being scored."""
-
-    batch_size: int = DEFAULT_BATCH_SIZE
-    accuracies: list[float] = field(default_factory=list)
-    seen: int = 0
-    correct: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def batch_open(self, epsilon: float) -> bool:
-        """Lagged gate for the batch being scored (open until two batches have finished)."""
-        if len(self.accuracies) < 2:
-            return True
-        return batch_gate_open(self.accuracies[-1], self.accuracies[-2], epsilon)
-
-    def record(self, correct: bool) -> None:
-        self.seen += 1
-        self.correct += int(correct)
-        if self.seen >= self.batch_size:
-            self.accuracies.append(self.correct / self.seen)
-            self.seen = self.correct = 0
-
-    def reset(self, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        with self.lock:
-            self.batch_size, self.accuracies, self.seen, self.correct = batch_size, [], 0, 0
-
-
 STATE = GateState()
 _BATCH_PREV: dict[str, float | None] = {"accuracy": None}
 
@@ -100,6 +80,8 @@ def compute_score(
     ex = example_from_ground_truth(ground_truth)
     train = _is_train(extra_info)
     with STATE.lock:
+        if kwargs.get("state_dir"):
+            STATE.attach(kwargs["state_dir"])
         STATE.batch_size = int(kwargs.get("batch_size", STATE.batch_size))
         open_ = STATE.batch_open(config.epsilon) if train else True
         breakdown = score(solution_str, ex, config, batch_gate_open=open_)
@@ -115,7 +97,7 @@ def compute_score_batch(
     extra_infos: Sequence[dict[str, Any] | None] | None = None,
     **kwargs: Any,
 ) -> list[dict[str, float]]:
-    """A whole step's rewards (veRL's batch reward manager) with the exact gate."""
+    """A whole step's rewards (veRL 0.7's batch reward manager) with the exact gate."""
     config = _config(kwargs)
     examples = [example_from_ground_truth(g) for g in ground_truths]
     infos = list(extra_infos) if extra_infos is not None else [None] * len(examples)

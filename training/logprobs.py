@@ -1,0 +1,140 @@
+"""Per-token log-probabilities of responses under a causal LM, shared by fine-tuning and RL.
+
+`forward` never builds the response's full-vocabulary logits in fp32 at once: the response
+positions are taken `chunk` at a time, each chunk is cast to fp32, scaled by the temperature
+and reduced to the sampled tokens' log-probs (and, when asked, the entropy), and under autograd
+each chunk is recomputed in the backward pass instead of being kept. With Qwen's 152k-token
+vocabulary that is the difference between gigabytes per micro-batch and a few hundred
+megabytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+LOGPROB_CHUNK = 256  # response positions per fp32 chunk
+
+
+@dataclass
+class Batch:
+    """Prompt (left-padded) + response (right-padded) token ids, as one [B, P+R] tensor.
+
+    Response token j of row b sits at input position P + j; the logits predicting it sit at
+    P + j - 1. `response_mask` [B, R] marks real response tokens.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    response_mask: torch.Tensor
+
+    @property
+    def response_len(self) -> int:
+        return int(self.response_mask.shape[1])
+
+    @property
+    def responses(self) -> torch.Tensor:
+        return self.input_ids[:, -self.response_len :]
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(
+            *(t.to(device) for t in (self.input_ids, self.attention_mask, self.response_mask))
+        )
+
+    def rows(self, index: slice | list[int]) -> Batch:
+        return Batch(self.input_ids[index], self.attention_mask[index], self.response_mask[index])
+
+
+def make_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int) -> Batch:
+    width_p = max(len(p) for p in prompts)
+    width_r = max(1, max(len(r) for r in responses))
+    ids, attn, rmask = [], [], []
+    for p, r in zip(prompts, responses, strict=True):
+        left, right = width_p - len(p), width_r - len(r)
+        ids.append([pad_id] * left + p + r + [pad_id] * right)
+        attn.append([0] * left + [1] * (len(p) + len(r)) + [0] * right)
+        rmask.append([1] * len(r) + [0] * right)
+    return Batch(torch.tensor(ids), torch.tensor(attn), torch.tensor(rmask))
+
+
+@dataclass
+class Forward:
+    logprobs: torch.Tensor  # [B, R] log pi(token) at the sampling temperature
+    entropy: torch.Tensor | None  # [B, R]
+    values: torch.Tensor | None  # [B, R] V(state before each response token)
+
+
+def forward(
+    model: nn.Module,
+    batch: Batch,
+    temperature: float = 1.0,
+    value_head: nn.Module | None = None,
+    with_entropy: bool = False,
+    entropy_grad: bool = False,
+    chunk: int = LOGPROB_CHUNK,
+) -> Forward:
+    """One forward pass over prompt+response; logits only for the response positions.
+
+    The entropy is differentiated only when `entropy_grad` (it is part of the loss); otherwise
+    it is measured without a graph."""
+    r = batch.response_len
+    # Positions count real tokens only, so left padding does not shift the prompt.
+    position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=position_ids,
+        logits_to_keep=r + 1,
+        output_hidden_states=value_head is not None,
+        use_cache=False,
+    )
+    logits = out.logits[:, :-1, :]
+    tokens = batch.responses
+    grad = torch.is_grad_enabled() and logits.requires_grad
+    logprob_parts, entropy_parts = [], []
+    for s in range(0, r, chunk):
+        piece, picked = logits[:, s : s + chunk], tokens[:, s : s + chunk]
+        if grad:
+            lp = checkpoint(_chunk_logprobs, piece, picked, temperature, use_reentrant=False)
+        else:
+            lp = _chunk_logprobs(piece, picked, temperature)
+        logprob_parts.append(lp)
+        if with_entropy:
+            if grad and entropy_grad:
+                ent = checkpoint(_chunk_entropy, piece, temperature, use_reentrant=False)
+            else:
+                with torch.no_grad():
+                    ent = _chunk_entropy(piece.detach(), temperature)
+            entropy_parts.append(ent)
+    values = None
+    if value_head is not None:
+        hidden = out.hidden_states[-1][:, -r - 1 : -1, :]
+        values = value_head(hidden)
+    return Forward(
+        torch.cat(logprob_parts, dim=1),
+        torch.cat(entropy_parts, dim=1) if with_entropy else None,
+        values,
+    )
+
+
+def _chunk_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
+    # Temperature-scaled: the ratio must compare the distributions the samples came from.
+    return token_logprobs(logits.float() / temperature, tokens)
+
+
+def _chunk_entropy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    return entropy_from_logits(logits.float() / temperature)
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1)
+
+
+def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """H = logsumexp(l) - sum softmax(l) * l, per position."""
+    probs = torch.softmax(logits, dim=-1)
+    return torch.logsumexp(logits, dim=-1) - (probs * logits).sum(-1)
