@@ -1,5 +1,5 @@
 """The trained adapters that ship with the source, and the server's default being the
-truth-table SFT model: what a user gets from `scripts/serve.sh` without flags."""
+early-answer model: what a user gets from `scripts/serve.sh` without flags."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ def _card_checks(folder, summary: dict) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
-    """The default is a full fine-tune's change, shipped as an extracted LoRA adapter (SFT on
-    truth-table traces); its card states data, steps, the extraction and both evaluations."""
+    """The default is a LoRA adapter trained on from the truth-table model (stage 5: early
+    answers, chained arithmetic, everyday prompts); its card follows the warm-start chain down
+    to the extracted stage 3 and states both evaluations."""
     from safetensors import safe_open
 
     folder = shipped_adapter_dir(DEFAULT_ADAPTER_NAME)
@@ -49,11 +50,13 @@ def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
     assert dtypes == {"torch.bfloat16"}
     assert adapter_style(folder) == "interleaved"
     summary = json.loads((folder / "training_summary.json").read_text())
-    assert summary["config"]["mode"] == "sft" and summary["config"]["freeze_embeddings"]
-    assert summary["extraction"]["rank"] == 64
+    assert summary["config"]["mode"] == "sft" and summary["config"]["lora"]
+    assert summary["warm_start"]["config"]["out_dir"] == "runs/sft-kk-tables-3"
+    assert {"kk", "multihop", "arithmetic", "chains", "everyday"} <= set(
+        summary["evaluation"]["by_dataset"]
+    )
     _card_checks(folder, summary)
     assert summary["evaluation_unseen"] is not None  # the held-out phrasing, measured too
-    assert "Shipped as a rank-64 LoRA adapter" in (folder / "README.md").read_text()
 
 
 def test_the_think_answer_twin_ships_in_bf16_with_its_card() -> None:
@@ -78,12 +81,12 @@ def test_the_default_model_solves_held_out_puzzles_on_its_own(server) -> None:
     """No `enforce_format`: the trained model itself writes think/answer pairs, the server
     streams its intermediate answers, and the final answers are right.
 
-    Measured on these 16 puzzles (seed 7, phrased by the widened templates), the session
-    server's flags, three times in a row on one server (cold and warm prefix cache): 15/16
-    well-formed (all interleaved) and 5/16 correct each time; on the evaluation split (25
-    puzzles per size) Pass@1 0.72 (2 people) and 0.32 (3 people). The bars (11 and 3) leave 4
-    and 2 responses of margin, since greedy output moves with batch composition.
-    The base model writes no `<think>` tag at all (0 of 48 samples), so it fails both bars."""
+    On the evaluation split (20 puzzles per size, 1024 tokens) the default measured Pass@1 0.65
+    (2 people) and 0.20 (3 people), every response well formed; its truth-table predecessor,
+    on these 16 puzzles (seed 7, the widened templates), 15/16 well-formed and 5/16 correct
+    three times in a row. The bars (11 and 3) leave margin for both, since greedy output moves
+    with batch composition. The base model writes no `<think>` tag at all (0 of 48 samples),
+    so it fails both bars."""
     examples = generate("kk", KK_PUZZLES, split="test", people=(2, 3), seed=7)
     with server.openai_client(timeout=600) as client:
 
@@ -135,3 +138,31 @@ def test_the_think_answer_twin_serves_under_its_own_instruction(tmp_path_factory
             assert len(choice["message"]["answers"]) == 1 and choice["message"]["reasoning"]
     finally:
         proc.stop()
+
+
+def test_the_readme_example_comes_out_right(server) -> None:
+    """The front page's first example, greedy, as it prints it: each running total answered
+    as soon as it is computed, the final answer right."""
+    with server.openai_client(timeout=300) as client:
+        response = client.chat.completions.create(
+            model=server.model,
+            messages=[{"role": "user", "content": "What is 2+3? Then multiply by 4."}],
+            max_tokens=200,
+            temperature=0,
+        )
+    message = response.choices[0].model_dump()["message"]
+    assert [a["text"] for a in message["answers"]] == ["5", "20"], message
+
+
+def test_an_everyday_question_gets_a_plain_first_answer(server) -> None:
+    """A question outside the trained tasks keeps the base model's plain answer (the model
+    before it answered "France" first)."""
+    with server.openai_client(timeout=300) as client:
+        response = client.chat.completions.create(
+            model=server.model,
+            messages=[{"role": "user", "content": "What is the capital of France?"}],
+            max_tokens=200,
+            temperature=0,
+        )
+    message = response.choices[0].model_dump()["message"]
+    assert message["answers"] and "Paris" in message["answers"][0]["text"], message
