@@ -144,17 +144,29 @@ def random_example(rng: random.Random, steps: int, split: str) -> Example:
         reasoning.append(f"{thought} {name} now has {value} {items}.")
         totals.append(str(value))
     sentences.append(f"How many {items} does {name} have now?")
-    question = " ".join(sentences)
+    return _chain("arithmetic", " ".join(sentences), totals, reasoning, split)
+
+
+def _chain(
+    dataset: str,
+    question: str,
+    totals: list[str],
+    reasoning: list[str],
+    split: str,
+    meta: dict[str, str] | None = None,
+) -> Example:
+    """A chain's example: each running total an intermediate answer, the last the final one."""
     return Example(
-        id=content_id("arithmetic", question),
-        dataset="arithmetic",
+        id=content_id(dataset, question),
+        dataset=dataset,
         question=question,
         final_answer=totals[-1],
         intermediate_answers=totals,
         reasoning_steps=reasoning,
-        difficulty=steps,
+        difficulty=len(totals),
         split=split,
         answer_type="number",
+        meta=dict(meta or {}),
     )
 
 
@@ -238,18 +250,8 @@ def direct_example(rng: random.Random, steps: int, split: str) -> Example:
         words = [_then_text(op, b, rng) for op, b in ops]
         question = f"I have the number {start}. I " + _join(words, rng)
     question = question.replace("..", ".") + rng.choice(_CLOSERS)
-    return Example(
-        id=content_id("chains", question),
-        dataset="chains",  # its own name, so evaluations report it apart from the stories
-        question=question,
-        final_answer=totals[-1],
-        intermediate_answers=totals,
-        reasoning_steps=reasoning,
-        difficulty=steps,
-        split=split,
-        answer_type="number",
-        meta={"phrasing": "direct"},
-    )
+    # Its own dataset name, so evaluations report it apart from the stories.
+    return _chain("chains", question, totals, reasoning, split, {"phrasing": "direct"})
 
 
 PHRASINGS: tuple[str, ...] = ("word", "direct", "mixed")

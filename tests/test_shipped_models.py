@@ -140,29 +140,25 @@ def test_the_think_answer_twin_serves_under_its_own_instruction(tmp_path_factory
         proc.stop()
 
 
-def test_the_readme_example_comes_out_right(server) -> None:
-    """The front page's first example, greedy, as it prints it: each running total answered
-    as soon as it is computed, the final answer right."""
+def _greedy_answers(server, question: str) -> list[str]:  # type: ignore[no-untyped-def]
     with server.openai_client(timeout=300) as client:
         response = client.chat.completions.create(
             model=server.model,
-            messages=[{"role": "user", "content": "What is 2+3? Then multiply by 4."}],
+            messages=[{"role": "user", "content": question}],
             max_tokens=200,
             temperature=0,
         )
-    message = response.choices[0].model_dump()["message"]
-    assert [a["text"] for a in message["answers"]] == ["5", "20"], message
+    return [a["text"] for a in response.choices[0].model_dump()["message"]["answers"]]
+
+
+def test_the_readme_example_comes_out_right(server) -> None:
+    """The front page's first example, greedy, as it prints it: each running total answered
+    as soon as it is computed, the final answer right."""
+    assert _greedy_answers(server, "What is 2+3? Then multiply by 4.") == ["5", "20"]
 
 
 def test_an_everyday_question_gets_a_plain_first_answer(server) -> None:
     """A question outside the trained tasks keeps the base model's plain answer (the model
     before it answered "France" first)."""
-    with server.openai_client(timeout=300) as client:
-        response = client.chat.completions.create(
-            model=server.model,
-            messages=[{"role": "user", "content": "What is the capital of France?"}],
-            max_tokens=200,
-            temperature=0,
-        )
-    message = response.choices[0].model_dump()["message"]
-    assert message["answers"] and "Paris" in message["answers"][0]["text"], message
+    answers = _greedy_answers(server, "What is the capital of France?")
+    assert answers and "Paris" in answers[0], answers
