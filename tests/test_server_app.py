@@ -10,79 +10,17 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
+from fakes import FakeBackend, client_for, sse_payloads
 
 from parsing import INTERLEAVED_INSTRUCTION
 from server import state as server_state
-from server.api import create_app
 from server.backend import GenerationParams, Message, Piece
 from server.config import parse_settings
 from server.errors import APIError
 from server.upstream import UpstreamBackend
-
-SCRIPT = ["<think>add", " them</think>", "<answer>5", "</answer>"]
-
-
-class FakeGeneration:
-    def __init__(self, texts: list[str], fail_after: int | None) -> None:
-        self.prompt_tokens = 3
-        self.texts = texts
-        self.fail_after = fail_after
-        self.closed = False
-
-    async def __aiter__(self) -> AsyncIterator[list[Piece]]:
-        for i, text in enumerate(self.texts):
-            if self.fail_after is not None and i == self.fail_after:
-                raise RuntimeError("engine exploded (scripted)")
-            last = i == len(self.texts) - 1
-            yield [Piece(0, text, 1, "stop" if last else None)]
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-class FakeBackend:
-    model_name = "fake-model"
-    max_model_len = 100
-
-    def __init__(self, fail_after: int | None = None) -> None:
-        self.fail_after = fail_after
-        self.dead = False
-        self.calls: list[tuple[list[Message], GenerationParams]] = []
-        self.generations: list[FakeGeneration] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-    async def check_health(self) -> None:
-        pass
-
-    def is_dead(self) -> bool:
-        return self.dead
-
-    async def generate(
-        self, messages: list[Message], params: GenerationParams, request_id: str
-    ) -> FakeGeneration:
-        self.calls.append((messages, params))
-        generation = FakeGeneration(SCRIPT, self.fail_after)
-        self.generations.append(generation)
-        return generation
-
-
-def client_for(backend: object, *flags: str) -> TestClient:
-    return TestClient(create_app(parse_settings(list(flags)), backend))  # type: ignore[arg-type]
-
-
-def sse_payloads(text: str) -> list[str]:
-    return [line[6:] for line in text.split("\n") if line.startswith("data: ")]
-
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "2+3?"}]}
 

@@ -1,6 +1,6 @@
 """Reasoning budgets, request fields and timings with a scripted model (no engine).
 
-`ThinkerBackend` is a tiny deterministic "model": one token per piece, it thinks for
+`ThinkerBackend` (fakes.py) is a tiny deterministic "model": one token per piece, it thinks for
 `THINK_LEN` tokens, answers " 42", and does that `ROUNDS` times; given an assistant prefix it
 continues from whatever state the prefix leaves it in, like a real model continuing a reply.
 So every forced close, continuation and token count here is exact. The same behaviour on the
@@ -9,104 +9,19 @@ real engine, with margins, is in test_server_budgets.py.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from itertools import pairwise
 from typing import Any
 
 import pytest
+from fakes import ROUNDS, THINK_LEN, ThinkerBackend, client_for, next_token
 from starlette.testclient import TestClient
 
 from parsing import StreamParser
 from server.api import create_app
-from server.backend import GenerationParams, Message, Piece
 from server.budgets import BudgetView, ReasoningBudget, close_reason
 from server.config import parse_settings
 from server.schemas import ChatCompletion, ChatCompletionChunk, ResponseObject
-
-THINK_LEN = 30
-ROUNDS = 3
-
-
-def next_token(text: str) -> str | None:
-    """The scripted model's next token after `text`, or None to stop."""
-    in_answer = text.rfind("<answer>") > text.rfind("</answer>")
-    in_think = text.rfind("<think>") > text.rfind("</think>")
-    if in_answer:
-        return "</answer>" if text.endswith(" 42") else " 42"
-    if in_think:
-        thought = text[text.rfind("<think>") :].count(" hmm")
-        return "</think>" if thought >= THINK_LEN - 1 else " hmm"
-    if text.endswith("</think>"):
-        return "<answer>"
-    if text.count("</answer>") >= ROUNDS:
-        return None
-    return "<think>"
-
-
-class ThinkerGeneration:
-    def __init__(self, prefix: str, max_tokens: int | None, delay: float = 0.0) -> None:
-        self.prompt_tokens = 7
-        self.prefix = prefix
-        self.max_tokens = max_tokens
-        self.delay = delay  # seconds per token
-        self.closed = False
-
-    async def __aiter__(self) -> AsyncIterator[list[Piece]]:
-        text, produced = self.prefix, 0
-        while True:
-            token = next_token(text)
-            if token is None:
-                yield [Piece(0, "", 0, "stop")]
-                return
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            text += token
-            produced += 1
-            cut = self.max_tokens is not None and produced >= self.max_tokens
-            yield [Piece(0, token, 1, "length" if cut else None)]
-            if cut:
-                return
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-class ThinkerBackend:
-    model_name = "thinker"
-    max_model_len = 4096
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.prefixes: list[str] = []
-        self.params: list[GenerationParams] = []
-        self.generations: list[ThinkerGeneration] = []
-
-    async def start(self) -> None:
-        """Nothing to load."""
-
-    async def stop(self) -> None:
-        """Nothing to release."""
-
-    async def check_health(self) -> None:
-        """Always healthy."""
-
-    def is_dead(self) -> bool:
-        return False
-
-    async def generate(
-        self, messages: list[Message], params: GenerationParams, request_id: str, prefix: str = ""
-    ) -> ThinkerGeneration:
-        self.prefixes.append(prefix)
-        self.params.append(params)
-        generation = ThinkerGeneration(prefix, params.max_tokens, self.delay)
-        self.generations.append(generation)
-        return generation
-
-
-def client_for(backend: ThinkerBackend, *flags: str) -> TestClient:
-    return TestClient(create_app(parse_settings(list(flags)), backend))  # type: ignore[arg-type]
 
 
 def chat(client: TestClient, **fields: Any) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fakes import FakeBackend, client_for
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from test_server_app import FakeBackend, client_for
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"

@@ -1,7 +1,7 @@
 """Hostile input without an engine: text the tokenizer cannot take, bodies too large or too
 slow, malformed HTTP, the docs routes. Every answer is a 4xx in OpenAI's error shape.
 
-The app runs with the scripted backend of test_server_app.py: through Starlette's TestClient
+The app runs with the scripted backend of fakes.py: through Starlette's TestClient
 for what the app decides, and behind a real uvicorn (a thread, a loopback socket) for what
 only a real connection shows: chunked bodies, read timeouts, connections being closed.
 """
@@ -9,26 +9,20 @@ only a real connection shows: chunked bodies, read timeouts, connections being c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from fakes import LIMIT, TIMEOUT_S, FakeBackend, GatedBackend, LiveServer, client_for
 from starlette.testclient import TestClient
-from test_server_app import FakeBackend, FakeGeneration, client_for
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from server.api import create_app
-from server.backend import GenerationParams, Message, Piece
-from server.config import parse_settings
-from server.connections import MAX_HEADER_BYTES, protocol_class, uvicorn_config
+from server.backend import Message
+from server.connections import MAX_HEADER_BYTES
 from server.request_body import BodyTimeout, read_body
 from server.schemas import ErrorResponse
 
@@ -239,75 +233,6 @@ def test_docs_flag_turns_them_on_and_the_api_key_guards_them() -> None:
         assert client.get("/health").status_code == 200  # still public
 
 
-# -- a real connection: uvicorn in a thread, a loopback socket -----------------------------------
-
-TIMEOUT_S = 0.4
-LIMIT = 64 * 1024
-
-
-class LiveServer:
-    def __init__(self, base: type[Any], backend: Any = None, *flags: str) -> None:
-        settings = parse_settings(
-            [
-                "--header-timeout-seconds",
-                str(TIMEOUT_S),
-                "--body-timeout-seconds",
-                str(TIMEOUT_S),
-                "--max-request-bytes",
-                str(LIMIT),
-                *flags,
-            ]
-        )
-        app = create_app(settings, backend if backend is not None else FakeBackend())
-        config = uvicorn_config(app, settings)
-        assert config.http.header_timeout == TIMEOUT_S  # type: ignore[union-attr]
-        config.http = protocol_class(TIMEOUT_S, base)  # both of uvicorn's, not just the default
-        self.server = uvicorn.Server(config)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-
-    def exchange(
-        self, *pieces: bytes, gap: float = 0.0, wait: float = 3.0
-    ) -> tuple[bytes, float, bool]:
-        """Send `pieces` (`gap` seconds apart), then read until the server closes: what it
-        answered, seconds from the first byte to the close, and whether it closed at all."""
-        with socket.create_connection(("127.0.0.1", self.port)) as conn:
-            conn.settimeout(wait)
-            t0 = time.monotonic()
-            received = b""
-            # The server may close while we are still sending (a 408 or 413): that is fine.
-            with contextlib.suppress(OSError):
-                for piece in pieces:
-                    conn.sendall(piece)
-                    time.sleep(gap)
-            try:
-                while chunk := conn.recv(65536):
-                    received += chunk
-            except TimeoutError:
-                return received, time.monotonic() - t0, False
-            except ConnectionResetError:
-                return received, time.monotonic() - t0, True  # closed hard: still an end
-            return received, time.monotonic() - t0, True
-
-
 @pytest.fixture(scope="module", params=[HttpToolsProtocol, H11Protocol], ids=["httptools", "h11"])
 def live(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     with LiveServer(request.param) as server:
@@ -424,34 +349,6 @@ def test_the_live_server_still_answers(live: LiveServer) -> None:
     response = httpx.post(f"{live.url}{CHAT}", json={"messages": user("2+3?")}, timeout=10)
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "5"
-
-
-class GatedGeneration(FakeGeneration):
-    """Sends a think segment and the start of an answer, then waits for `gate`."""
-
-    def __init__(self, gate: threading.Event) -> None:
-        super().__init__([], None)
-        self.gate = gate
-
-    async def __aiter__(self) -> AsyncIterator[list[Piece]]:
-        yield [Piece(0, "<think>add</think><answer>5", 2)]
-        while not self.gate.is_set():
-            await asyncio.sleep(0.01)
-        yield [Piece(0, "</answer>", 1, "stop")]
-
-
-class GatedBackend(FakeBackend):
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-
-    async def generate(
-        self, messages: list[Message], params: GenerationParams, request_id: str
-    ) -> FakeGeneration:
-        self.calls.append((messages, params))
-        generation = GatedGeneration(self.gate)
-        self.generations.append(generation)
-        return generation
 
 
 @pytest.mark.parametrize("path", [CHAT, RESPONSES])

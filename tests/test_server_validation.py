@@ -16,9 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fakes import SCRIPT, FakeBackend, FakeGeneration, LiveServer, client_for
 from starlette.testclient import TestClient
-from test_server_app import SCRIPT, FakeBackend, FakeGeneration, client_for
-from test_server_hardening import LiveServer
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from server.backend import GenerationParams, Message, Piece

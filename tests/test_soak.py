@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvicorn
 from conftest import free_port
-from test_server_app import FakeBackend
+from fakes import FakeBackend
 
 from benchmarks import soak
 from server.api import create_app
