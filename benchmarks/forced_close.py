@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.ttft.launch import Launcher, LaunchError, LaunchSpec, parse_launch
+from benchmarks.launch import Launcher, LaunchError, LaunchSpec, parse_launch
 from benchmarks.ttft.prompts import load_prompts
 
 # Tokens of `</think><answer>` on the default model's tokenizer (SmolLM2): what the logits

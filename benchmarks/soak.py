@@ -37,7 +37,7 @@ from httpx_sse import EventSource, SSEError
 from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
-from benchmarks.ttft.launch import Launcher, parse_launch
+from benchmarks.launch import Launcher, parse_launch
 
 QUESTIONS = (
     "Ava says: 'Ben is a knave.' Ben says: 'Ava and I are both knights.' Who is a knight?",

@@ -1,8 +1,9 @@
 """Shared fixtures: a real server (real vLLM engine, default model) started once per session.
 
 `start_server(*flags)` starts `python -m server` as a subprocess on a free port and waits for
-/health; tests that need a server of their own (other flags, SIGTERM) call it directly and
-`.stop()` it. The session-wide `server` fixture is the one most tests share:
+/health (with `benchmarks.launch`, as the benchmarks' `--launch` does); tests that need a
+server of their own (other flags, SIGTERM) call it directly and `.stop()` it. The
+session-wide `server` fixture is the one most tests share:
 
     def test_x(server):  # server.base_url, .api_key, .model, .process, .headers(), .log_text()
         httpx.post(f"{server.base_url}/v1/chat/completions", headers=server.headers(), ...)
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks.launch import LaunchError, free_port, launch, stop
 
 REPO = Path(__file__).resolve().parent.parent
 SESSION_API_KEY = "test-key"
@@ -41,12 +43,6 @@ SESSION_FLAGS = (
     str(256 * 1024),
 )
 START_TIMEOUT_S = float(os.environ.get("INTERLEAVED_TEST_START_TIMEOUT", "420"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -99,12 +95,8 @@ class ServerProcess:
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM, wait, SIGKILL if it hangs; returns the exit code."""
-        self.terminate()
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(30)
+        stop(self.process, timeout)
+        return self.process.returncode
 
 
 def start_server(
@@ -128,33 +120,23 @@ def start_server(
     args = ["--host", "127.0.0.1", "--port", str(port), *flags]
     if api_key:
         args += ["--api-key", api_key]
-    log_path = log_dir / f"{name}-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
+    try:
+        launched = launch(
+            name,
             [sys.executable, "-m", module, *args],
+            f"http://127.0.0.1:{port}",
+            log_dir / f"{name}-{port}.log",
+            env=env,
             cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            start_new_session=new_session,
+            new_session=new_session,
+            timeout=timeout,
+            grace=10,
         )
-    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, api_key, args=tuple(args))
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            pytest.fail(
-                f"{name} exited with {process.returncode} during start-up:\n"
-                f"{server.log_text()[-4000:]}"
-            )
-        try:
-            if httpx.get(f"{server.base_url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop(10)
-            pytest.fail(f"{name} not healthy after {timeout:.0f}s:\n{server.log_text()[-4000:]}")
-        time.sleep(0.5)
+    except LaunchError as error:
+        pytest.fail(str(error))
+    server = ServerProcess(
+        launched.base_url, launched.process, launched.log_path, api_key, args=tuple(args)
+    )
     models = httpx.get(f"{server.base_url}/v1/models", headers=server.headers(), timeout=10)
     server.model = models.json()["data"][0]["id"]
     return server

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import uvicorn
-from conftest import free_port
 from fakes import FakeBackend
 
 from benchmarks import soak
+from benchmarks.launch import free_port
 from server.api import create_app
 from server.config import parse_settings
 

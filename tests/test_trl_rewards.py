@@ -3,13 +3,13 @@ over processes with torch.distributed (two real gloo processes)."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from benchmarks.launch import free_port
 from tasks import generate
 from tasks.prompts import interleaved_target
 from training.rewards import RewardConfig, score, score_batch
@@ -51,12 +51,6 @@ def test_single_process_matches_score_batch_step_by_step(tmp_path: Path) -> None
     assert not InterleavedReward().load(tmp_path / "none")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _worker(rank: int, port: int, results: dict) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
@@ -74,7 +68,7 @@ def _worker(rank: int, port: int, results: dict) -> None:
 @pytest.mark.timeout(120)
 def test_gate_uses_the_accuracy_of_all_processes() -> None:
     results = mp.Manager().dict()
-    mp.spawn(_worker, args=(_free_port(), results), nprocs=2, join=True)
+    mp.spawn(_worker, args=(free_port(), results), nprocs=2, join=True)
     full = score(interleaved_target(KK[0]), KK[0]).total
     gated = full - score(interleaved_target(KK[0]), KK[0]).intermediate
     for rank in (0, 1):

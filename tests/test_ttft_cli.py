@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from benchmarks.launch import Launcher, LaunchError, free_port, parse_launch
 from benchmarks.replay import DONE, chunk
 from benchmarks.ttft.__main__ import main
 from benchmarks.ttft.client import request_body
-from benchmarks.ttft.launch import Launcher, LaunchError, parse_launch
 from benchmarks.ttft.prompts import PromptError, load_prompts
 from benchmarks.ttft.targets import parse_extra_body, parse_target
 from parsing import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
@@ -120,12 +119,6 @@ def test_generated_prompts_come_from_the_held_out_split() -> None:
     assert "knight" in prompts[0].messages[-1]["content"].lower()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def scripts_file(tmp_path: Path) -> Path:
     path = tmp_path / "scripts.json"
@@ -183,12 +176,14 @@ def test_launch_failure_quotes_the_log(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_health_timeout_stops_the_server(tmp_path: Path) -> None:
     sleeper = parse_launch("s=python -c \"import time; print('loading'); time.sleep(60)\"")
-    with Launcher(tmp_path, timeout=0.5, grace=5) as launcher:
-        with pytest.raises(LaunchError, match="did not answer 200") as error:
-            launcher.start(sleeper, f"http://127.0.0.1:{free_port()}")
-        process = launcher.launched[0].process
+    with (
+        Launcher(tmp_path, timeout=0.5, grace=5) as launcher,
+        pytest.raises(LaunchError, match="did not answer 200") as error,
+    ):
+        launcher.start(sleeper, f"http://127.0.0.1:{free_port()}")
+    assert error.value.launched is not None
     assert "loading" in str(error.value)
-    assert process.poll() is not None  # stopped on the way out
+    assert error.value.launched.process.poll() is not None  # stopped on the way out
 
 
 def test_interrupt_stops_a_healthy_server(scripts_file: Path, tmp_path: Path) -> None:

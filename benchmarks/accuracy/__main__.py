@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,6 @@ def load_examples(
     for path in files:
         examples.extend(read_jsonl(path))
     return examples
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,12 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     if args.launch:
-        from benchmarks.ttft.launch import Launcher, LaunchError, parse_launch
+        from benchmarks.launch import Launcher, LaunchError, free_port, parse_launch
 
         spec = parse_launch(f"server={args.launch}")
         base_url = spec.base_url
         if base_url is None:
-            port = _free_port()
+            port = free_port()
             spec.argv += ["--port", str(port)]
             base_url = f"http://127.0.0.1:{port}"
         try:

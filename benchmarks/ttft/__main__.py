@@ -35,10 +35,10 @@ from typing import Any, TypeVar
 import httpx
 from tqdm import tqdm
 
+from benchmarks.launch import Launcher, LaunchError, LaunchSpec, parse_launch
 from benchmarks.ttft import budget_sweep, load, plots, report
 from benchmarks.ttft.classify import classify
 from benchmarks.ttft.client import RequestRecord, Target, make_client, request_body, send
-from benchmarks.ttft.launch import Launcher, LaunchError, LaunchSpec, parse_launch
 from benchmarks.ttft.metrics import parse_slos, request_metrics, summarize
 from benchmarks.ttft.prompts import Prompt, PromptError, load_prompts
 from benchmarks.ttft.report import Run, TargetRun

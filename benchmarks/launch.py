@@ -1,11 +1,17 @@
-"""`--launch NAME="CMD"`: start the servers to measure, wait until they are healthy, stop them.
+"""Start a server, wait until it is healthy, stop it: the benchmarks' `--launch` and the tests.
 
-CMD is split like a shell command line; leading `KEY=VALUE` words set environment variables
-(`VLLM_CPU_KVCACHE_SPACE=2 python -m vllm.entrypoints.openai.api_server ...`), and a leading
-`python`/`python3` is replaced by the interpreter running the harness, so the server uses the
-same virtual environment. The server's URL is taken from its `--host`/`--port` flags unless a
-target of the same NAME gives one. Each server's output goes to a log file; when it exits early
-or /health does not answer 200 in time, the error quotes the log's last lines.
+`launch(name, argv, base_url, log_path)` starts a command with its output in a log file and
+polls `base_url/health` until it answers 200; `stop(process, grace)` ends it; `free_port()`
+finds a port nobody listens on. The test suite's servers (tests/conftest.py) and every
+benchmark that starts servers use them.
+
+`--launch NAME="CMD"` (the benchmarks): CMD is split like a shell command line; leading
+`KEY=VALUE` words set environment variables (`VLLM_CPU_KVCACHE_SPACE=2 python -m
+vllm.entrypoints.openai.api_server ...`), and a leading `python`/`python3` is replaced by the
+interpreter running the harness, so the server uses the same virtual environment. The server's
+URL is taken from its `--host`/`--port` flags unless a target of the same NAME gives one. Each
+server's output goes to a log file; when it exits early or /health does not answer 200 in
+time, the error quotes the log's last lines.
 
 Servers start one after the other (on a 2-core machine two engines starting at once slow each
 other down and can time out), and stop in reverse order: SIGTERM to the server, then SIGKILL
@@ -20,6 +26,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,7 +42,11 @@ LOG_TAIL_LINES = 30
 
 
 class LaunchError(RuntimeError):
-    """A launched server that exited or never became healthy."""
+    """A launched server that exited or never became healthy (`launched`: which; stopped)."""
+
+    def __init__(self, message: str, launched: Launched | None = None) -> None:
+        super().__init__(message)
+        self.launched = launched
 
 
 @dataclass
@@ -82,12 +93,60 @@ def _flag(argv: list[str], flag: str) -> str | None:
     return None
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 @dataclass
 class Launched:
-    spec: LaunchSpec
+    """A started server: its name, URL, process and log file."""
+
+    name: str
     base_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+
+
+def launch(
+    name: str,
+    argv: list[str],
+    base_url: str,
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    new_session: bool = True,
+    timeout: float = 600.0,
+    grace: float = 20.0,
+) -> Launched:
+    """Start `argv` (output to `log_path`, environment `env` over ours) and wait until
+    `base_url/health` answers 200.
+
+    `new_session` puts it in its own process group, so `stop` also takes down the engine
+    processes it starts. If it exits or is not healthy within `timeout` seconds (or the wait is
+    interrupted), it is stopped and `LaunchError` (or the interruption) is raised.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            start_new_session=new_session,
+        )
+    launched = Launched(name, base_url, process, log_path)
+    try:
+        wait_healthy(launched, timeout)
+    except BaseException:
+        stop(process, grace)
+        raise
+    return launched
 
 
 class Launcher:
@@ -111,20 +170,16 @@ class Launcher:
         self.stop_all()
 
     def start(self, spec: LaunchSpec, base_url: str) -> Launched:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{spec.name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                spec.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **spec.env},
-                start_new_session=True,  # its own process group: engine workers stop with it
-            )
-        launched = Launched(spec, base_url, process, log_path)
+        launched = launch(
+            spec.name,
+            spec.argv,
+            base_url,
+            self.log_dir / f"{spec.name}.log",
+            env=spec.env,
+            timeout=self.timeout,
+            grace=self.grace,
+        )
         self.launched.append(launched)
-        wait_healthy(launched, self.timeout)
         return launched
 
     def stop_all(self) -> None:
@@ -141,8 +196,9 @@ def wait_healthy(launched: Launched, timeout: float) -> None:
             code = launched.process.poll()
             if code is not None:
                 raise LaunchError(
-                    f"{launched.spec.name} exited with code {code} before /health answered; "
-                    f"last lines of {launched.log_path}:\n{log_tail(launched.log_path)}"
+                    f"{launched.name} exited with code {code} before /health answered; "
+                    f"last lines of {launched.log_path}:\n{log_tail(launched.log_path)}",
+                    launched,
                 )
             try:
                 if client.get(url).status_code == 200:
@@ -151,18 +207,19 @@ def wait_healthy(launched: Launched, timeout: float) -> None:
                 pass  # not listening yet
             if time.monotonic() > deadline:
                 raise LaunchError(
-                    f"{launched.spec.name}: {url} did not answer 200 within {timeout:g} s; "
-                    f"last lines of {launched.log_path}:\n{log_tail(launched.log_path)}"
+                    f"{launched.name}: {url} did not answer 200 within {timeout:g} s; "
+                    f"last lines of {launched.log_path}:\n{log_tail(launched.log_path)}",
+                    launched,
                 )
             time.sleep(0.5)
 
 
 def stop(process: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM the server itself, then SIGKILL its whole process group.
+    """SIGTERM the server itself, then SIGKILL whatever is left of it.
 
     Only the leader gets SIGTERM: servers shut their engine processes down themselves, and a
-    SIGTERM reaching those directly can break that. Whatever of the group outlives the grace
-    period (a hung server, orphaned engine workers) is killed.
+    SIGTERM reaching those directly can break that. Whatever outlives the grace period (a hung
+    server; for a server in its own process group, orphaned engine workers too) is killed.
     """
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -170,6 +227,8 @@ def stop(process: subprocess.Popen[bytes], grace: float) -> None:
             process.wait(grace)
         except subprocess.TimeoutExpired:
             _signal_group(process, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()  # not a group leader: the process alone
             process.wait(10)
     deadline = time.monotonic() + min(grace, 5.0)
     while _group_alive(process) and time.monotonic() < deadline:
