@@ -4,10 +4,10 @@
 #   scripts/evaluate.sh base | base-think-answer | interleaved-ir | interleaved | think-answer
 #   scripts/evaluate.sh estimator-gae | estimator-grpo | estimator-reinforce_plus_plus
 #   scripts/evaluate.sh sft-interleaved | sft-think-answer      # the SFT warm starts alone
-#   scripts/evaluate.sh tables-4  # runs/sft-kk-tables-4/lora-r64, the default model
+#   scripts/evaluate.sh tables-3  # runs/sft-kk-tables-3/lora-r64, the truth-table model
 #                                 # (scripts/train_default.sh), on the training phrasing and on
-#                                 # the held-out phrasing; `tables`, `tables-2`, `tables-3`:
-#                                 # earlier stages
+#                                 # the held-out phrasing; `tables`, `tables-2`, `tables-4`:
+#                                 # the other stages
 #   scripts/evaluate.sh default early      # the shipped default; `early` (runs/sft-early/adapter,
 #                                          # stage 5) and `rft-early` (runs/rft-early/adapter):
 #                                          # K&K 2-5 people, multi-hop, word problems, chains
@@ -15,7 +15,7 @@
 #                                          # with the base model), 1024 tokens
 #                                          # -> results/accuracy/MODEL-early.json and
 #                                          # MODEL-early-unseen.json (held-out phrasing)
-#   scripts/evaluate.sh MODEL paper        # issue #12's sets instead: 100 K&K (20 each of 2-6
+#   scripts/evaluate.sh MODEL paper        # the RL experiment's sets: 100 K&K (20 each of 2-6
 #                                          # people), 100 multi-hop, 100 arithmetic, 1024 tokens
 #                                          # -> results/accuracy/MODEL-paper.json
 #   scripts/evaluate.sh MODEL paper-rerun  # the same requests again (-paper-rerun.json): the
@@ -60,8 +60,8 @@ heldout=(--dataset kk:60:people=2,3,4,5 --dataset multihop:30:hops=2,3 --dataset
          --max-tokens 640 --temperature 0 --concurrency 32)
 card="runs/rl-$model/adapter"
 if [[ "$model" == tables* ]]; then
-  # The default model: 25 puzzles per K&K size, 768 tokens (issue #11's targets); the held-out
-  # phrasing is measured separately (tables-unseen.json).
+  # The truth-table models: 25 puzzles per K&K size, 768 tokens; the held-out phrasing is
+  # measured separately (tables-unseen.json).
   heldout=(--dataset kk:100:people=2,3,4,5 --dataset multihop:40:hops=2,3
            --dataset arithmetic:20 --max-tokens 768 --temperature 0 --concurrency 32)
   unseen=(--dataset kk:60:people=2,3,4:phrasing=unseen --dataset multihop:30:hops=2,3:phrasing=unseen

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Reproduce one of the shipped models from scratch: SFT warm start, RL, curves, held-out
-# evaluation, model card.
+# Reproduce the models of the interleaved vs think-answer experiment from scratch: SFT warm
+# start, RL, curves, held-out evaluation, model card (the default model: scripts/train_default.sh).
 #
-#   scripts/train.sh interleaved-ir   # the server's default model (interleaved + intermediate reward)
+#   scripts/train.sh interleaved-ir   # interleaved + intermediate reward
 #   scripts/train.sh interleaved      # interleaved, format + final reward only
-#   scripts/train.sh think-answer     # the think-then-answer twin
+#   scripts/train.sh think-answer     # the think-then-answer twin (modelprep/adapters/smollm2-135m-think-answer)
 #
 # Resumable: run it again after an interruption and each stage continues from its newest
 # checkpoint; finished stages are not redone (the evaluation is redone only when its JSON is

@@ -4,7 +4,7 @@
 # its fp32 weights on fresh puzzles, sft-kk-tables-2.yaml, 75 steps; stage 3: stage 2's weights
 # on puzzles in the widened phrasing, sft-kk-tables-3.yaml, 100 steps), a rank-64 LoRA adapter
 # extracted from the whole change, then the held-out evaluation (training phrasing and the
-# held-out phrasing) and its model card; then stage 5 (sft-early.yaml, 140 steps): that adapter
+# held-out phrasing) and its model card; then stage 5 (sft-early.yaml, 70 steps of 140): that adapter
 # trained on as a LoRA with early-answer traces, chained arithmetic and the everyday set
 # (tasks/data/everyday.jsonl, from `python -m training.distill` when missing), evaluated on
 # the early sets.
@@ -14,8 +14,9 @@
 #
 # Resumable: run it again after an interruption and the SFT continues from its newest
 # checkpoint; a finished stage is not redone, evaluations are redone only when their JSON is
-# missing. Output: runs/sft-kk-tables-3/lora-r64 (what modelprep/adapters/ ships),
-# results/accuracy/tables-3.json and tables-3-unseen.json.
+# missing. Output: runs/sft-kk-tables-3/lora-r64 (the truth-table adapter), runs/sft-early/adapter
+# (the default, modelprep/adapters/smollm2-135m-interleaved-early), and their evaluations in
+# results/accuracy/.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$repo/scripts/setup.sh"
