@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         description="Output format of the model, i.e. which parsing preset splits its "
         "text into thinking and answers (default: interleaved).",
     )
+    tool_call_syntax: Literal["hermes"] = Field(
+        "hermes",
+        description="How the model writes tool calls, i.e. which parsing preset reads them "
+        '(default: hermes, <tool_call>{"name": ..., "arguments": {...}}</tool_call>).',
+    )
     system_prompt: str | None = Field(
         None,
         description="System prompt used when a request has none (default for the "

@@ -100,6 +100,8 @@ class ResponsesEncoder:
         """Choice `index`'s ops (a response has one choice)."""
         out: list[ServerSentEvent] = []
         for op in ops:
+            if op.call is not None:
+                continue
             out_index = self._by_segment.get(op.segment)
             if out_index is None:
                 out_index = self._open(op.kind, op.segment, out)

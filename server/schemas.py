@@ -26,6 +26,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from server.structured.protocol import ResponseFormat
+from server.tools.protocol import (
+    FunctionTool,
+    MessageToolCall,
+    SegmentRef,
+    ToolCallChunk,
+    ToolCallError,
+    ToolChoice,
+)
+
 MAX_N = 16
 MAX_STOP = 16
 MAX_TOKENS_LIMIT = 1 << 20  # beyond any context length; the real bound is checked per model
@@ -48,12 +58,23 @@ class TextPart(_Strict):
 
 # Roles whose messages must carry content (as OpenAI requires); an assistant message may have
 # none (OpenAI's tool-call turns), and an unknown role is reported as such by the route.
-_CONTENT_REQUIRED = frozenset({"system", "developer", "user"})
+_CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
+
+
+class EchoedAnswer(BaseModel):
+    """An element of `answers` sent back from an earlier response: only its text matters."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str
 
 
 class ChatMessage(BaseModel):
-    """A message of the conversation. Fields other than role/content/name (e.g. `reasoning` or
-    `answers` echoed back from an earlier response) are ignored: history is replayed as text."""
+    """A message of the conversation. An assistant message echoed back from an earlier response
+    may carry its `reasoning` (or `reasoning_content`), `answers`, `segments` and `tool_calls`:
+    they are replayed in the prompt in the order the model wrote them
+    (`server.tools.history`). A `tool` message carries a call's result (`tool_call_id`). Other
+    fields are ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -61,6 +82,12 @@ class ChatMessage(BaseModel):
     # validate_default: an omitted content is checked like an explicit null.
     content: str | list[TextPart] | None = Field(default=None, validate_default=True)
     name: str | None = None
+    tool_calls: list[MessageToolCall] | None = None
+    tool_call_id: str | None = None
+    reasoning: str | None = None
+    reasoning_content: str | None = None
+    answers: list[EchoedAnswer] | None = None
+    segments: list[SegmentRef] | None = None
 
     @field_validator("content")
     @classmethod
@@ -123,10 +150,13 @@ class ChatTemplateKwargs(_Strict):
 class ChatCompletionRequest(_Strict):
     """`POST /v1/chat/completions`. Supported: the fields below.
 
+    Function calling: `tools`, `tool_choice`, `parallel_tool_calls` (`server.tools`);
+    `response_format` constrains the final answer (`server.structured`).
+
     Accepted but without effect when left at their neutral value (so clients that always send
     them still work), rejected otherwise: `frequency_penalty`/`presence_penalty` (0),
-    `logprobs` (false), `store` (false), `metadata`, `service_tier`, `parallel_tool_calls`.
-    Everything else (tools, response_format, logit_bias, ...) is rejected with 400.
+    `logprobs` (false), `store` (false), `metadata`, `service_tier`.
+    Everything else (logit_bias, ...) is rejected with 400.
     """
 
     model: str | None = None
@@ -149,6 +179,11 @@ class ChatCompletionRequest(_Strict):
     include_reasoning: bool | None = None
     chat_template_kwargs: ChatTemplateKwargs | None = None
     thinking_token_budget: _Tokens | None = None
+    # Function calling and the final answer's format.
+    tools: list[FunctionTool] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: Annotated[ResponseFormat, Field(discriminator="type")] | None = None
     # Neutral-only fields (see the docstring).
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
@@ -156,7 +191,6 @@ class ChatCompletionRequest(_Strict):
     store: Literal[False] | None = None
     metadata: dict[str, str] | None = None
     service_tier: str | None = None
-    parallel_tool_calls: bool | None = None
 
     @field_validator("stop")
     @classmethod
@@ -257,10 +291,12 @@ class Usage(BaseModel):
 
 
 class AssistantMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")  # reasoning_content, when the flag asks for it
+    # Extra fields, present only when they apply: reasoning_content (when the flag asks for
+    # it); with tools: tool_calls, tool_call_errors (our extension) and segments (ours).
+    model_config = ConfigDict(extra="allow")
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None  # None only for a turn of tool calls without answer text
     reasoning: str | None = None
     answers: list[AnswerInfo] = Field(default_factory=list)
 
@@ -291,6 +327,8 @@ class ChunkDelta(BaseModel):
     reasoning: str | None = None
     reasoning_content: str | None = None
     answer_complete: AnswerInfo | None = None
+    tool_calls: list[ToolCallChunk] | None = None
+    tool_call_error: ToolCallError | None = None  # our extension: a call that is not valid
 
 
 class ChunkChoice(BaseModel):

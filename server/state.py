@@ -21,6 +21,7 @@ from server.middleware import AccessRecord
 from server.prompting import system_prompt_for
 from server.shaping import RunSummary
 from server.streams import Admission, ClientGone, GenerationStream, until_disconnect
+from server.tools.calls import CallParsing
 
 log = logging.getLogger("server")
 
@@ -52,6 +53,7 @@ class AppState:
         params: GenerationParams,
         access: AccessRecord,
         budget: ReasoningBudget = NO_BUDGET,
+        calls: CallParsing | None = None,
     ) -> Run:
         """Admit (or 429) and submit a request; the returned run owns the admission slot."""
         if self.engine_dead:
@@ -66,6 +68,7 @@ class AppState:
             access.request_id,
             access.t0,
             budget,
+            calls,
         )
         try:
             await run.start()
@@ -81,6 +84,7 @@ class AppState:
         messages: list[Message],
         params: GenerationParams,
         budget: ReasoningBudget = NO_BUDGET,
+        calls: CallParsing | None = None,
     ) -> Run:
         """`start_run`, abandoned if the client disconnects first (raises `ClientGone`).
 
@@ -89,7 +93,9 @@ class AppState:
         Cancelling the submission aborts the engine request.
         """
         try:
-            return await until_disconnect(request, self.start_run(messages, params, access, budget))
+            return await until_disconnect(
+                request, self.start_run(messages, params, access, budget, calls)
+            )
         except ClientGone:
             access.run = RunSummary("client_disconnected")
             raise

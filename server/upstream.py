@@ -220,6 +220,9 @@ class UpstreamBackend:
     def is_dead(self) -> bool:
         return False  # an unreachable upstream is a 502 per request; it may come back
 
+    def schema_problem(self, schema: dict[str, Any]) -> str | None:
+        return None  # the upstream checks the grammar it is sent (a 400 passed on)
+
     async def generate(
         self,
         messages: list[Message],
@@ -243,7 +246,9 @@ class UpstreamBackend:
             "stop": list(params.stop) or None,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
-        if params.regex:
+        if params.structural_tag:
+            body["structured_outputs"] = {"structural_tag": params.structural_tag}
+        elif params.regex:
             body["structured_outputs"] = {"regex": params.regex}
         if prefix:
             chat.append({"role": "assistant", "content": prefix})
