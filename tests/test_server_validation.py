@@ -91,7 +91,7 @@ def user(text: str = "Hi") -> list[dict[str, str]]:
         ({"messages": []}, "at least 1", "messages"),
         ({"model": None}, "field required", "messages"),
         ({"messages": user(), "n": 0}, "greater than or equal to 1", "n"),
-        ({"messages": user(), "tools": [{"type": "function"}]}, "field required", "tools.0.function"),
+        ({"messages": user(), "tools": [{"type": "function"}]}, "required", "tools.0.function"),
         ({"messages": user(), "frequency_penalty": 0.5}, "", "frequency_penalty"),
         ({"messages": user(), "stop": [""]}, "non-empty", "stop"),
         (

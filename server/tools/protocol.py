@@ -96,7 +96,8 @@ class ToolCallError(BaseModel):
     index: the call's position among all calls the model wrote (valid or not); tool_call_index:
     in a stream, the `tool_calls` index under which its start was already sent (its name was a
     known tool but its arguments turned out malformed), else None. A non-streaming message
-    lists only valid calls in `tool_calls`. id / name: as far as known. message: what is wrong. text: the raw call body.
+    lists only valid calls in `tool_calls`. id / name: as far as known. message: what is
+    wrong. text: the raw call body.
     """
 
     index: int
