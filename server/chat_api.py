@@ -59,7 +59,13 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     )
     try:
         run = await state.start_run_for(
-            request, access, prepared.messages, params, budget, prepared.calls
+            request,
+            access,
+            prepared.messages,
+            params,
+            budget,
+            prepared.calls,
+            prepared.final_check,
         )
     except ClientGone:
         return Response(status_code=499)  # left while queued or in prefill; aborted
@@ -75,6 +81,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
             exclude_reasoning=budget.exclude,
             n=body.n,
             include_usage=bool(body.stream_options and body.stream_options.include_usage),
+            shapers=run.shapers if prepared.final_check is not None else None,
         )
         return state.stream(run, encoder, access)
     try:
@@ -115,6 +122,9 @@ def _completion(
         message = AssistantMessage(
             content=content, reasoning=reasoning, answers=shaper.answers, **extra
         )
+        checked: dict[str, Any] = {}
+        if shaper.final_error is not None:
+            checked["response_format_error"] = shaper.final_error
         choices.append(
             ChatChoice(
                 index=result.index,
@@ -122,6 +132,7 @@ def _completion(
                 finish_reason=result.finish_reason,
                 format_ok=result.format_ok,
                 timings=result.timings,
+                **checked,
             )
         )
     assert summary.usage is not None

@@ -45,6 +45,7 @@ from server.errors import APIError, as_api_error, generation_error
 from server.schemas import ChoiceTimings, Usage
 from server.shaping import ChoiceShaper, Op, RunSummary, chat_usage, summarize
 from server.streams import Admission
+from server.structured.final import FinalAnswerCheck
 from server.tools.calls import CallParsing
 
 log = logging.getLogger("server")
@@ -101,6 +102,7 @@ class Run:
         t0: float,
         budget: ReasoningBudget = NO_BUDGET,
         calls: CallParsing | None = None,
+        final_check: FinalAnswerCheck | None = None,
     ) -> None:
         self.backend = backend
         self.messages = messages
@@ -108,7 +110,7 @@ class Run:
         self.budget = budget
         self.request_id = request_id
         self.t0 = t0  # the request's arrival (monotonic seconds)
-        self.shapers = [ChoiceShaper(format, self.t0, calls) for _ in range(params.n)]
+        self.shapers = [ChoiceShaper(format, self.t0, calls, final_check) for _ in range(params.n)]
         self.generation: Generation | None = None
         self.summary: RunSummary | None = None  # set by `close`
         self._fmt = get_format(format)

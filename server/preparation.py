@@ -15,6 +15,7 @@ from server.budgets import ReasoningBudget
 from server.prompting import enforce_regex, to_messages
 from server.state import AppState
 from server.structured.check import check_constraint
+from server.structured.final import FinalAnswerCheck
 from server.structured.grammar import Constraint, build
 from server.tools.calls import CallParsing
 from server.tools.prompt import Turn, render_turns, tools_block, with_tools_block
@@ -26,6 +27,7 @@ class Prepared:
     messages: list[Message]
     constraint: Constraint
     calls: CallParsing | None
+    final_check: FinalAnswerCheck | None
 
 
 def prepare(
@@ -66,4 +68,5 @@ def prepare(
         source = tools_param
     check_constraint(state.backend, constraint, budget, source)
     calls = CallParsing(syntax, tools.names(), tools.parallel) if tools.active else None
-    return Prepared(messages, constraint, calls)
+    final_check = FinalAnswerCheck(final) if final is not None else None
+    return Prepared(messages, constraint, calls, final_check)

@@ -302,6 +302,10 @@ class AssistantMessage(BaseModel):
 
 
 class ChatChoice(BaseModel):
+    # Extra, only when it applies: response_format_error (the final answer does not follow
+    # the request's schema; `server.structured.final`).
+    model_config = ConfigDict(extra="allow")
+
     index: int
     message: AssistantMessage
     logprobs: None = None
@@ -339,6 +343,8 @@ class ChunkChoice(BaseModel):
     logprobs: None = None
     finish_reason: str | None = None
     timings: ChoiceTimings | None = None  # on the chunk with the choice's finish_reason
+    # On that chunk too: what is wrong with the final answer given `response_format` (ours).
+    response_format_error: str | None = None
 
 
 class ChatCompletionChunk(BaseModel):

@@ -37,6 +37,7 @@ from server.schemas import (
     SegmentTiming,
     Usage,
 )
+from server.structured.final import FinalAnswerCheck
 from server.tools import calls as call_updates
 from server.tools.calls import CallInfo, CallParsing, CallTracker
 from server.tools.protocol import ToolCallChunk, ToolCallChunkFunction, ToolCallError
@@ -102,6 +103,8 @@ class ChoiceShaper:
         "answer_tokens",
         "answers",
         "completion_tokens",
+        "final_check",
+        "final_error",
         "finish_reason",
         "first_answer_at",
         "first_token_at",
@@ -114,8 +117,19 @@ class ChoiceShaper:
         "tracker",
     )
 
-    def __init__(self, format: Format | str, t0: float, calls: CallParsing | None = None) -> None:
+    def __init__(
+        self,
+        format: Format | str,
+        t0: float,
+        calls: CallParsing | None = None,
+        final_check: FinalAnswerCheck | None = None,
+    ) -> None:
         self.parser = StreamParser(format, tool_calls=calls.syntax if calls else None)
+        # `response_format`: what is wrong with the final answer, once the choice has ended
+        # (None when it follows the schema, or when there is no schema). A turn that ends with
+        # calls has no final answer yet, and is not checked.
+        self.final_check = final_check
+        self.final_error: str | None = None
         # Tool calls of a request with tools; then `parts` also keeps what was written, in
         # order: [kind, text, segment index] runs of thinking and answers (a call inside a
         # segment splits it in two runs) and [TOOL_CALL, call id, call index] entries.
@@ -270,6 +284,9 @@ class ChoiceShaper:
         ops = self._ops(events, now) if events else []
         if finish_reason == "stop" and self.tracker is not None and self.tracker.valid_calls():
             self.finish_reason = "tool_calls"  # OpenAI's finish reason of a turn with calls
+        if self.final_check is not None and self.finish_reason != "tool_calls":
+            final = self.answers[-1].text if self.answers else None
+            self.final_error = self.final_check.problem(final)
         return ops
 
     def _ops(self, events: list[Any], now: float) -> list[Op]:
@@ -447,6 +464,7 @@ class ChatEncoder:
         "_model",
         "_n",
         "_reasoning_content",
+        "_shapers",
     )
 
     def __init__(
@@ -459,8 +477,12 @@ class ChatEncoder:
         *,
         n: int = 1,
         include_usage: bool = False,
+        shapers: list[ChoiceShaper] | None = None,
     ) -> None:
         self._id = completion_id
+        # The run's shapers, when the finish chunks report what they found at the end
+        # (`response_format_error`).
+        self._shapers = shapers
         self._created = created
         self._model = model
         self._n = n
@@ -490,6 +512,10 @@ class ChatEncoder:
         timings: ChoiceTimings | None = None,
     ) -> ServerSentEvent:
         fields: dict[str, Any] = {"timings": timings} if timings is not None else {}
+        if finish_reason is not None and self._shapers is not None:
+            error = self._shapers[index].final_error
+            if error is not None:
+                fields["response_format_error"] = error
         choice = ChunkChoice(
             index=index, delta=delta, logprobs=None, finish_reason=finish_reason, **fields
         )

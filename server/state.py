@@ -21,6 +21,7 @@ from server.middleware import AccessRecord
 from server.prompting import system_prompt_for
 from server.shaping import RunSummary
 from server.streams import Admission, ClientGone, GenerationStream, until_disconnect
+from server.structured.final import FinalAnswerCheck
 from server.tools.calls import CallParsing
 
 log = logging.getLogger("server")
@@ -54,6 +55,7 @@ class AppState:
         access: AccessRecord,
         budget: ReasoningBudget = NO_BUDGET,
         calls: CallParsing | None = None,
+        final_check: FinalAnswerCheck | None = None,
     ) -> Run:
         """Admit (or 429) and submit a request; the returned run owns the admission slot."""
         if self.engine_dead:
@@ -69,6 +71,7 @@ class AppState:
             access.t0,
             budget,
             calls,
+            final_check,
         )
         try:
             await run.start()
@@ -85,6 +88,7 @@ class AppState:
         params: GenerationParams,
         budget: ReasoningBudget = NO_BUDGET,
         calls: CallParsing | None = None,
+        final_check: FinalAnswerCheck | None = None,
     ) -> Run:
         """`start_run`, abandoned if the client disconnects first (raises `ClientGone`).
 
@@ -94,7 +98,7 @@ class AppState:
         """
         try:
             return await until_disconnect(
-                request, self.start_run(messages, params, access, budget, calls)
+                request, self.start_run(messages, params, access, budget, calls, final_check)
             )
         except ClientGone:
             access.run = RunSummary("client_disconnected")

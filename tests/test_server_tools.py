@@ -472,3 +472,36 @@ def test_the_openai_client_reads_calls_streamed_and_not(
         assert streamed.function.name == "get_weather"
         assert streamed.function.arguments == '{"city": "Paris"}'
         assert final.choices[0].finish_reason == "tool_calls"
+
+
+def test_a_final_answer_off_the_schema_is_reported(
+    client: TestClient, backend: ScriptedBackend
+) -> None:
+    # What an upstream that ignores the grammar could send (gateway mode); checked either way.
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    body = {
+        "messages": user("2+3?"),
+        "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+    }
+    for script, error in (
+        ('<think>add</think><answer>5</answer><answer>{"n": 5}</answer>', None),
+        ('<think>add</think><answer>{"n": "five"}</answer>', "does not follow the schema"),
+        ("<think>add</think><answer>five</answer>", "not JSON"),
+    ):
+        backend.script = [script]
+        choice = client.post("/v1/chat/completions", json=body).json()["choices"][0]
+        assert (
+            choice.get("response_format_error") is None
+            if error is None
+            else error in choice["response_format_error"]
+        )
+        chunks = stream(client, body)
+        finish = chunks[-1]["choices"][0]
+        assert finish["finish_reason"] == "stop"
+        if error is None:
+            assert "response_format_error" not in finish
+        else:
+            assert error in finish["response_format_error"]
+    backend.script = ["<think>x</think><answer>5</answer>"]
+    plain = stream(client, {"messages": user("2+3?")})
+    assert "response_format_error" not in plain[-1]["choices"][0]
