@@ -82,6 +82,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
             n=body.n,
             include_usage=bool(body.stream_options and body.stream_options.include_usage),
             shapers=run.shapers if prepared.final_check is not None else None,
+            metrics=state.settings.per_request_metrics,
         )
         return state.stream(run, encoder, access)
     try:
@@ -97,7 +98,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         state.settings.reasoning_content_field,
         budget.exclude,
     )
-    return JSONResponse(completion.model_dump(mode="json"))
+    payload = completion.model_dump(mode="json")
+    if state.settings.per_request_metrics and summary.metrics is not None:
+        payload["metrics"] = summary.metrics.model_dump(mode="json", exclude_unset=True)
+    return JSONResponse(payload)
 
 
 def _completion(

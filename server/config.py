@@ -187,6 +187,19 @@ class Settings(BaseSettings):
         description="Also send thinking text as `reasoning_content` (the older name) beside "
         "`reasoning`.",
     )
+    per_request_metrics: Switch = Field(
+        False,
+        description="Add vLLM's per-request `metrics` object (time_to_first_token_ms, "
+        "generation_time_ms, queue_time_ms, mean_itl_ms, tokens_per_second) to responses: "
+        "the chat body and a stream's usage chunk, the final Responses object, the Messages "
+        "response and its message_delta (for n=1).",
+    )
+    thinking_signature_key: str | None = Field(
+        None,
+        description="Secret for the signatures of Messages API thinking blocks (default: a "
+        "random one per process, so signatures do not survive a restart or reach another "
+        "replica; set it to share them).",
+    )
     enforce_format_regex: str | None = Field(
         None,
         description="Regular expression used for requests with "

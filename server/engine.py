@@ -84,6 +84,9 @@ class EngineGeneration:
         self._outputs = outputs
         self._first = first
         self._done = False
+        # The engine's timestamps of the request (vLLM's RequestStateStats; None when the
+        # engine keeps no stats): what the per-request `metrics` are computed from.
+        self.stats: Any = first.metrics
 
     async def __aiter__(self) -> AsyncIterator[list[Piece]]:
         first, self._first = self._first, None
@@ -96,6 +99,8 @@ class EngineGeneration:
 
         try:
             async for out in self._outputs:
+                if out.metrics is not None:
+                    self.stats = out.metrics
                 yield _pieces(out)
         except EngineDeadError as exc:
             self._done = True  # nothing left to abort

@@ -112,6 +112,7 @@ class Run:
         self.t0 = t0  # the request's arrival (monotonic seconds)
         self.shapers = [ChoiceShaper(format, self.t0, calls, final_check) for _ in range(params.n)]
         self.generation: Generation | None = None
+        self._first_generation: Generation | None = None
         self.summary: RunSummary | None = None  # set by `close`
         self._fmt = get_format(format)
         self._admission = admission
@@ -135,6 +136,7 @@ class Run:
         if self.budget.steers:
             self._decide(time.monotonic())
         self.generation = await self._submit(self._text, self.params)
+        self._first_generation = self.generation  # its engine timestamps go into `metrics`
         self._prompt_tokens = self.generation.prompt_tokens
 
     async def _submit(self, prefix: str, params: GenerationParams) -> Generation:
@@ -375,7 +377,8 @@ class Run:
         (it goes to the access log)."""
         if self.summary is not None:
             return self.summary
-        self.summary = summarize(outcome, self.prompt_tokens, self.shapers)
+        stats = getattr(self._first_generation, "stats", None)
+        self.summary = summarize(outcome, self.prompt_tokens, self.shapers, stats)
         self._admission.leave()
         end = time.monotonic()
         for shaper in self.shapers:

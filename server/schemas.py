@@ -279,6 +279,22 @@ class ChoiceTimings(BaseModel):
     forced: list[ForcedClose] = Field(default_factory=list)
 
 
+class RequestMetrics(BaseModel):
+    """vLLM's per-request `metrics` object, same field names and meanings (with
+    --per-request-metrics; for n=1). time_to_first_token_ms: scheduling to the first token
+    (from the request's arrival when the engine's own timestamps are not at hand, in gateway
+    mode); generation_time_ms: first to last token; queue_time_ms: waiting to be scheduled
+    (engine only); mean_itl_ms: the mean time between tokens after the first;
+    tokens_per_second: completion tokens over scheduling to the last token. Fields that cannot
+    be known are left out."""
+
+    time_to_first_token_ms: float | None = None
+    generation_time_ms: float | None = None
+    queue_time_ms: float | None = None
+    mean_itl_ms: float | None = None
+    tokens_per_second: float | None = None
+
+
 class CompletionTokensDetails(BaseModel):
     reasoning_tokens: int
 
@@ -315,6 +331,8 @@ class ChatChoice(BaseModel):
 
 
 class ChatCompletion(BaseModel):
+    model_config = ConfigDict(extra="allow")  # metrics, with --per-request-metrics
+
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -356,6 +374,7 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
+    metrics: RequestMetrics | None = None  # on the usage chunk, with --per-request-metrics
 
 
 # -- models, errors -----------------------------------------------------------------------------
@@ -484,6 +503,8 @@ class ResponsesUsage(BaseModel):
 
 
 class ResponseObject(BaseModel):
+    model_config = ConfigDict(extra="allow")  # metrics, on the final object
+
     id: str
     object: Literal["response"] = "response"
     created_at: int

@@ -34,6 +34,7 @@ from server.schemas import (
     ChunkDelta,
     CompletionTokensDetails,
     ForcedClose,
+    RequestMetrics,
     SegmentTiming,
     Usage,
 )
@@ -109,6 +110,7 @@ class ChoiceShaper:
         "first_answer_at",
         "first_token_at",
         "forced",
+        "last_token_at",
         "parser",
         "parts",
         "segment_tokens",
@@ -142,6 +144,7 @@ class ChoiceShaper:
         self.answers: list[AnswerInfo] = []
         self.answer_times: list[float] = []  # `now` of each answer's completion
         self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
         self.first_answer_at: float | None = None  # first answer *text* sent
         self.finish_reason: str | None = None
         self._unattributed = 0  # tokens that produced no event yet (tags, held-back text)
@@ -165,6 +168,7 @@ class ChoiceShaper:
         self._tokens_before = self.completion_tokens
         if num_tokens:
             self.completion_tokens += num_tokens
+            self.last_token_at = now
             if self.first_token_at is None:
                 self.first_token_at = now
         events = self.parser.feed(text) if text else None
@@ -401,9 +405,17 @@ class RunSummary:
     outcome: str
     usage: Usage | None = None
     choices: tuple[ChoiceResult, ...] = ()
+    metrics: RequestMetrics | None = None  # vLLM's per-request figures (n=1)
 
 
-def summarize(outcome: str, prompt_tokens: int, shapers: list[ChoiceShaper]) -> RunSummary:
+def summarize(
+    outcome: str,
+    prompt_tokens: int,
+    shapers: list[ChoiceShaper],
+    engine_stats: Any = None,
+) -> RunSummary:
+    """`engine_stats`: the engine's timestamps of the request (vLLM's RequestStateStats), when
+    it ran in-process."""
     return RunSummary(
         outcome,
         chat_usage(prompt_tokens, shapers),
@@ -411,7 +423,42 @@ def summarize(outcome: str, prompt_tokens: int, shapers: list[ChoiceShaper]) -> 
             ChoiceResult(i, s.finish_reason, s.closed and s.format_ok(), s.timings(i))
             for i, s in enumerate(shapers)
         ),
+        request_metrics(shapers[0], engine_stats) if len(shapers) == 1 else None,
     )
+
+
+def request_metrics(shaper: ChoiceShaper, engine_stats: Any = None) -> RequestMetrics:
+    """vLLM's per-request figures of a one-choice run (see `RequestMetrics`)."""
+    first, last, t0 = shaper.first_token_at, shaper.last_token_at, shaper.t0
+    tokens = shaper.completion_tokens
+    queue_ms = ttft_ms = None
+    scheduled, queued = (
+        (getattr(engine_stats, "scheduled_ts", 0.0), getattr(engine_stats, "queued_ts", 0.0))
+        if engine_stats is not None
+        else (0.0, 0.0)
+    )
+    engine_first = getattr(engine_stats, "first_token_ts", 0.0) if engine_stats else 0.0
+    if queued > 0 and scheduled > 0:
+        queue_ms = (scheduled - queued) * 1000.0
+    if scheduled > 0 and engine_first > 0:
+        ttft_ms = (engine_first - scheduled) * 1000.0
+    elif first is not None:
+        ttft_ms = (first - t0) * 1000.0
+    # Only what is known is set: a stream chunk (dumped with exclude_unset) leaves out the rest.
+    known: dict[str, float] = {}
+    if queue_ms is not None:
+        known["queue_time_ms"] = round(queue_ms, 3)
+    if ttft_ms is not None:
+        known["time_to_first_token_ms"] = round(ttft_ms, 3)
+    if first is not None and last is not None:
+        generation_ms = (last - first) * 1000.0
+        known["generation_time_ms"] = round(generation_ms, 3)
+        if tokens > 1:
+            known["mean_itl_ms"] = round(generation_ms / (tokens - 1), 3)
+        inference_ms = generation_ms + (ttft_ms or 0.0)
+        if inference_ms > 0:
+            known["tokens_per_second"] = round(tokens / inference_ms * 1000.0, 3)
+    return RequestMetrics(**known)
 
 
 def chat_usage(prompt_tokens: int, shapers: list[ChoiceShaper]) -> Usage:
@@ -461,6 +508,7 @@ class ChatEncoder:
         "_exclude_reasoning",
         "_id",
         "_include_usage",
+        "_metrics",
         "_model",
         "_n",
         "_reasoning_content",
@@ -478,8 +526,10 @@ class ChatEncoder:
         n: int = 1,
         include_usage: bool = False,
         shapers: list[ChoiceShaper] | None = None,
+        metrics: bool = False,
     ) -> None:
         self._id = completion_id
+        self._metrics = metrics  # vLLM's per-request `metrics` on the usage chunk
         # The run's shapers, when the finish chunks report what they found at the end
         # (`response_format_error`).
         self._shapers = shapers
@@ -492,8 +542,15 @@ class ChatEncoder:
         # counted) but not sent.
         self._exclude_reasoning = exclude_reasoning
 
-    def _event(self, choices: list[ChunkChoice], usage: Usage | None = None) -> ServerSentEvent:
+    def _event(
+        self,
+        choices: list[ChunkChoice],
+        usage: Usage | None = None,
+        metrics: RequestMetrics | None = None,
+    ) -> ServerSentEvent:
         fields: dict[str, Any] = {"usage": usage} if usage is not None else {}
+        if metrics is not None:
+            fields["metrics"] = metrics
         chunk = ChatCompletionChunk(
             id=self._id,
             object="chat.completion.chunk",
@@ -558,7 +615,8 @@ class ChatEncoder:
     def end(self, summary: RunSummary) -> list[ServerSentEvent]:
         """The usage chunk (when the request asked for it), then `[DONE]`."""
         if self._include_usage and summary.usage is not None:
-            return [self._event([], summary.usage), done()]
+            metrics = summary.metrics if self._metrics else None
+            return [self._event([], summary.usage, metrics), done()]
         return [done()]
 
     def error(self, error: APIError) -> list[ServerSentEvent]:

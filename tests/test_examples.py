@@ -37,3 +37,19 @@ def test_openai_agent_loop(server: Any) -> None:
     assert "[finish_reason: stop]" in out
     final = out[out.index("\nfinal answer: ") :].removeprefix("\nfinal answer: ")
     assert final.strip()
+
+
+def test_anthropic_agent_loop(server: Any) -> None:
+    out = run_example(
+        "agent_anthropic.py", "--base-url", server.base_url, "--api-key", server.api_key
+    )
+    lines = out.splitlines()
+    assert lines[0] == "user: What is the weather in Paris?"
+    assert "[tool_use get_weather] {" in out and "[stop_reason: tool_use]" in out
+    ran = [line for line in lines if line.startswith("tool get_weather(")]
+    assert len(ran) == 1 and '"sky": "sunny"' in ran[0]
+    assert out.index("[thinking]") < out.index("[tool_use get_weather]") < out.index(ran[0])
+    assert "[signed " in out  # thinking blocks come signed, and went back to the server so
+    assert "[stop_reason: end_turn]" in out
+    final = out[out.index("\nfinal answer: ") :].removeprefix("\nfinal answer: ")
+    assert final.strip()

@@ -159,7 +159,7 @@ def build(
     schemas: list[tuple[str, dict[str, Any]]] = []
     element: Element
     if callable_ is not None and syntax is not None:
-        schemas += [(f"{t.param}.parameters", t.parameters) for t in callable_.callable_tools()]
+        schemas += [(t.param, t.parameters) for t in callable_.callable_tools()]
         calls = _calls(fmt, syntax, callable_, enforce)
         if forced:
             element = calls

@@ -43,8 +43,8 @@ class Turn:
 
     role: system, developer, user, assistant or tool. text: the content (for an assistant turn
     without `parts`). parts: an assistant turn with thinking, answers or calls, in order.
-    tool_call_id: which call a tool turn answers. param: where it came from ("messages.3"),
-    for errors.
+    tool_call_id: which call a tool turn answers. param: where it came from, for errors
+    ("messages.3"; for a tool turn, the field of its call id: "messages.3.tool_call_id").
     """
 
     role: str
@@ -97,7 +97,7 @@ def render_turns(
     merging = False
     for turn in turns:
         if turn.role == "tool":
-            param = f"{turn.param}.tool_call_id" if turn.param else "tool_call_id"
+            param = turn.param or "tool_call_id"
             if not turn.tool_call_id:
                 raise APIError(
                     400,

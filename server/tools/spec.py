@@ -34,7 +34,7 @@ class Tool:
     description: str | None
     parameters: dict[str, Any]
     strict: bool
-    param: str  # where it came from in the request, e.g. "tools.0.function"
+    param: str  # the request field of its schema, e.g. "tools.0.function.parameters"
 
     def as_openai(self) -> dict[str, Any]:
         """The tool as OpenAI's `{"type": "function", "function": {...}}` object."""
@@ -99,43 +99,95 @@ def check_schema(schema: Any, param: str) -> None:
         ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class ToolDef:
+    """A tool as any API describes it, with the request fields to name in errors."""
+
+    name: str
+    description: str | None
+    parameters: dict[str, Any] | None
+    strict: bool | None
+    name_param: str  # e.g. "tools.0.function.name"
+    schema_param: str  # e.g. "tools.0.function.parameters"
+
+
+def check_tools(defs: Sequence[ToolDef]) -> tuple[Tool, ...]:
+    """The tools, checked: valid and distinct names, valid JSON Schemas."""
+    checked: list[Tool] = []
+    seen: dict[str, str] = {}
+    for d in defs:
+        if not _NAME.fullmatch(d.name):
+            raise _error(
+                d.name_param,
+                f"{d.name!r} is not a valid function name (1-64 of a-z, A-Z, 0-9, _ and -)",
+            )
+        if d.name in seen:
+            first = seen[d.name].rsplit(".", 2)[0]
+            raise _error(d.name_param, f"{d.name!r} is also the name of {first}")
+        seen[d.name] = d.name_param
+        parameters = d.parameters if d.parameters is not None else EMPTY_PARAMETERS
+        check_schema(parameters, d.schema_param)
+        checked.append(Tool(d.name, d.description, parameters, bool(d.strict), d.schema_param))
+    return tuple(checked)
+
+
+def choose(
+    tools: tuple[Tool, ...],
+    choice: str | None,
+    named: str | None,
+    parallel: bool,
+    *,
+    choice_param: str,
+    named_param: str,
+) -> ToolRequest:
+    """The `ToolRequest` of checked tools and a choice (AUTO, NONE, REQUIRED, NAMED or None
+    for the default: AUTO with tools, NONE without)."""
+    if choice is None:
+        return ToolRequest(tools, AUTO if tools else NONE, parallel=parallel)
+    names = {t.name for t in tools}
+    if choice == NAMED:
+        if named not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise _error(named_param, f"unknown tool {named!r}; the request's tools are: {known}")
+        return ToolRequest(tools, NAMED, named, parallel)
+    if choice != NONE and not tools:
+        raise _error(choice_param, f"{choice!r} needs tools; the request has none")
+    return ToolRequest(tools, choice, parallel=parallel)
+
+
 def tool_request(
     tools: Sequence[FunctionTool] | None,
     tool_choice: ToolChoice | None,
     parallel_tool_calls: bool | None,
-    *,
-    tools_param: str = "tools",
-    choice_param: str = "tool_choice",
 ) -> ToolRequest:
-    """The validated `ToolRequest` of a request's fields (NO_TOOLS when it has none)."""
-    checked: list[Tool] = []
-    seen: dict[str, int] = {}
-    for i, tool in enumerate(tools or ()):
-        where = f"{tools_param}.{i}.function"
-        fn = tool.function
-        if not _NAME.fullmatch(fn.name):
-            raise _error(
-                f"{where}.name",
-                f"{fn.name!r} is not a valid function name (1-64 of a-z, A-Z, 0-9, _ and -)",
-            )
-        if fn.name in seen:
-            raise _error(f"{where}.name", f"{fn.name!r} is also the name of tools.{seen[fn.name]}")
-        seen[fn.name] = i
-        parameters = fn.parameters if fn.parameters is not None else EMPTY_PARAMETERS
-        check_schema(parameters, f"{where}.parameters")
-        checked.append(Tool(fn.name, fn.description, parameters, bool(fn.strict), where))
+    """The validated `ToolRequest` of a Chat Completions request (NO_TOOLS when it has none)."""
+    defs = [
+        ToolDef(
+            t.function.name,
+            t.function.description,
+            t.function.parameters,
+            t.function.strict,
+            f"tools.{i}.function.name",
+            f"tools.{i}.function.parameters",
+        )
+        for i, t in enumerate(tools or ())
+    ]
+    checked = check_tools(defs)
     parallel = parallel_tool_calls is not False
-    if tool_choice is None:
-        return ToolRequest(tuple(checked), AUTO if checked else NONE, parallel=parallel)
     if isinstance(tool_choice, NamedToolChoice):
-        name = tool_choice.function.name
-        if name not in seen:
-            known = ", ".join(sorted(seen)) or "none"
-            raise _error(
-                f"{choice_param}.function.name",
-                f"unknown tool {name!r}; the request's tools are: {known}",
-            )
-        return ToolRequest(tuple(checked), NAMED, name, parallel)
-    if tool_choice != NONE and not checked:
-        raise _error(choice_param, f"{tool_choice!r} needs tools; the request has none")
-    return ToolRequest(tuple(checked), tool_choice, parallel=parallel)
+        return choose(
+            checked,
+            NAMED,
+            tool_choice.function.name,
+            parallel,
+            choice_param="tool_choice",
+            named_param="tool_choice.function.name",
+        )
+    return choose(
+        checked,
+        tool_choice,
+        None,
+        parallel,
+        choice_param="tool_choice",
+        named_param="tool_choice.function.name",
+    )
