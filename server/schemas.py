@@ -23,9 +23,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from server.responses.protocol import (
+    FunctionCallArgumentsDelta,
+    FunctionCallArgumentsDone,
+    FunctionCallInput,
+    FunctionCallItem,
+    FunctionCallOutputInput,
+    ReasoningInput,
+    ResponsesFunctionTool,
+    ResponsesToolChoice,
+)
 from server.structured.protocol import ResponseFormat
 from server.tools.protocol import (
     FunctionTool,
@@ -54,6 +72,9 @@ class _Strict(BaseModel):
 class TextPart(_Strict):
     type: Literal["text", "input_text", "output_text"]
     text: str
+    # An `output_text` part sent back from a Responses output item carries these; ignored.
+    annotations: list[Any] | None = None
+    logprobs: list[Any] | None = None
 
 
 # Roles whose messages must carry content (as OpenAI requires); an assistant message may have
@@ -425,6 +446,23 @@ class InputMessage(BaseModel):
         return "".join(part.text for part in self.content)
 
 
+def _item_type(value: Any) -> str:
+    kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", "")
+    # Tags in brackets: `server.errors` leaves them out of the field path it reports.
+    return f"item[{kind}]"
+
+
+# An `input` item: a message (type "message" or omitted), a reasoning item, a function call
+# sent back, or a call's output.
+InputItem = Annotated[
+    Annotated[InputMessage, Tag("item[message]")]
+    | Annotated[ReasoningInput, Tag("item[reasoning]")]
+    | Annotated[FunctionCallInput, Tag("item[function_call]")]
+    | Annotated[FunctionCallOutputInput, Tag("item[function_call_output]")],
+    Discriminator(_item_type),
+]
+
+
 class ResponsesReasoning(_Strict):
     """OpenAI's Responses `reasoning`: `effort` is honoured (a total think cap)."""
 
@@ -433,15 +471,17 @@ class ResponsesReasoning(_Strict):
 
 
 class ResponsesRequest(_Strict):
-    """`POST /v1/responses`. Supported: model, input (a string or a list of messages),
-    instructions (the system prompt), max_output_tokens, temperature, top_p, seed, stream, user,
-    enforce_format, reasoning.effort and reasoning_budget (see `server.reasoning_fields`).
-    Neutral-only: store (false), metadata, parallel_tool_calls, service_tier, reasoning.summary
-    ("auto" or null: no summaries are written, the think text itself is the reasoning item),
-    truncation ("disabled"). Anything else, e.g. tools or previous_response_id, is rejected."""
+    """`POST /v1/responses`. Supported: model, input (a string or a list of items: messages,
+    reasoning items, function calls and their outputs), instructions (the system prompt),
+    max_output_tokens, temperature, top_p, seed, stream, user, enforce_format, tools
+    (`function` tools), tool_choice, parallel_tool_calls, reasoning.effort and reasoning_budget
+    (see `server.reasoning_fields`). Neutral-only: store (false), metadata, service_tier,
+    reasoning.summary ("auto" or null: no summaries are written, the think text itself is the
+    reasoning item), truncation ("disabled"). Anything else, e.g. previous_response_id, is
+    rejected."""
 
     model: str | None = None
-    input: str | Annotated[list[InputMessage], Field(min_length=1)]
+    input: str | Annotated[list[InputItem], Field(min_length=1)]
     instructions: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -453,6 +493,8 @@ class ResponsesRequest(_Strict):
     store: Literal[False] | None = None
     metadata: dict[str, str] | None = None
     parallel_tool_calls: bool | None = None
+    tools: list[ResponsesFunctionTool] | None = None
+    tool_choice: ResponsesToolChoice | None = None
     service_tier: str | None = None
     reasoning: ResponsesReasoning | None = None
     reasoning_budget: ReasoningBudgetField | None = None
@@ -510,9 +552,9 @@ class ResponseObject(BaseModel):
     created_at: int
     status: Literal["in_progress", "completed", "incomplete", "failed"]
     model: str
-    output: list[MessageItem | ReasoningItem]
+    output: list[MessageItem | ReasoningItem | FunctionCallItem]
     parallel_tool_calls: bool = False
-    tool_choice: Literal["none"] = "none"
+    tool_choice: str | dict[str, Any] = "none"
     tools: list[Any] = Field(default_factory=list)
     incomplete_details: dict[str, str] | None = None
     error: dict[str, Any] | None = None
@@ -541,7 +583,7 @@ class OutputItemEvent(BaseModel):
     """response.output_item.added / .done."""
 
     output_index: int
-    item: MessageItem | ReasoningItem
+    item: MessageItem | ReasoningItem | FunctionCallItem
     type: str
     sequence_number: int
 
@@ -615,5 +657,7 @@ ResponsesEvent = (
     | ReasoningTextDelta
     | OutputTextDone
     | ReasoningTextDone
+    | FunctionCallArgumentsDelta
+    | FunctionCallArgumentsDone
     | ErrorEvent
 )

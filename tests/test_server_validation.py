@@ -178,10 +178,10 @@ def test_oversized_body_is_413(client: TestClient) -> None:
 
 def test_responses_api_rejects_what_it_does_not_support(client: TestClient) -> None:
     assert_error(
-        post(client, "/v1/responses", {"input": "hi", "tools": []}),
+        post(client, "/v1/responses", {"input": "hi", "previous_response_id": "resp_1"}),
         400,
         mentions="unsupported field",
-        param="tools",
+        param="previous_response_id",
     )
     assert_error(post(client, "/v1/responses", {"input": []}), 400, param="input")
     assert_error(

@@ -80,7 +80,12 @@ def chat_turns(messages: Sequence[Any], param: str = "messages") -> list[Turn]:
         where = f"{param}.{i}"
         if message.role == "tool":
             turns.append(
-                Turn("tool", message.text(), tool_call_id=message.tool_call_id, param=where)
+                Turn(
+                    "tool",
+                    message.text(),
+                    tool_call_id=message.tool_call_id,
+                    param=f"{where}.tool_call_id",
+                )
             )
         elif message.role == "assistant":
             parts = assistant_parts(message)
