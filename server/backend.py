@@ -35,6 +35,9 @@ class GenerationParams:
     # Structured output as an xgrammar structural tag (JSON text; `server.structured.grammar`):
     # tool calls and JSON final answers. At most one of `regex` and `structural_tag` is set.
     structural_tag: str | None = None
+    # Gateway mode with --upstream-tools: OpenAI's `tools`, `tool_choice` and
+    # `parallel_tool_calls`, passed to the upstream as they are.
+    tools: dict[str, Any] | None = None
     # Engine-side steering (`server.budgets.engine_args`): passed to vLLM's SamplingParams.
     extra_args: dict[str, object] | None = None
 

@@ -56,6 +56,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         seed=body.seed,
         regex=prepared.constraint.regex,
         structural_tag=prepared.constraint.structural_tag,
+        tools=prepared.upstream_tools,
     )
     try:
         run = await state.start_run_for(

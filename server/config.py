@@ -146,6 +146,13 @@ class Settings(BaseSettings):
     upstream_model: str | None = Field(
         None, description="Model name sent to the upstream (default: its first model)."
     )
+    upstream_tools: Switch = Field(
+        False,
+        description="Gateway mode: pass a request's tools, tool_choice and "
+        "parallel_tool_calls on to the upstream (for an upstream that forces or parses calls "
+        "itself, e.g. vLLM with --enable-auto-tool-choice) instead of listing the tools in the "
+        "system prompt; the calls it returns are parsed like the model's own text.",
+    )
     upstream_timeout: float = Field(
         600.0, description="Seconds to wait for the upstream (default: 600)."
     )

@@ -19,7 +19,7 @@ from server.structured.final import FinalAnswerCheck
 from server.structured.grammar import Constraint, build
 from server.tools.calls import CallParsing
 from server.tools.prompt import Turn, render_turns, tools_block, with_tools_block
-from server.tools.spec import NO_TOOLS, ToolRequest, check_schema
+from server.tools.spec import NAMED, NO_TOOLS, ToolRequest, check_schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,8 @@ class Prepared:
     constraint: Constraint
     calls: CallParsing | None
     final_check: FinalAnswerCheck | None
+    # Gateway mode with --upstream-tools: what the upstream is given instead of the tools block.
+    upstream_tools: dict[str, Any] | None = None
 
 
 def prepare(
@@ -50,12 +52,13 @@ def prepare(
     syntax = get_tool_call_syntax(settings.tool_call_syntax)
     raw = render_turns(turns, fmt, syntax)
     messages = to_messages(raw, state.system_prompt, param=param)
-    if tools.active:
+    passed_on = upstream_tools(tools) if settings.upstream and settings.upstream_tools else None
+    if tools.active and passed_on is None:
         messages = with_tools_block(messages, tools_block(tools, syntax))
     constraint = build(
         fmt,
         enforce_regex=enforce_regex(settings) if enforce_format else None,
-        tools=tools,
+        tools=tools if passed_on is None else None,  # the upstream forces its own calls
         syntax=syntax,
         final=final,
         final_param=final_param,
@@ -69,4 +72,18 @@ def prepare(
     check_constraint(state.backend, constraint, budget, source)
     calls = CallParsing(syntax, tools.names(), tools.parallel) if tools.active else None
     final_check = FinalAnswerCheck(final) if final is not None else None
-    return Prepared(messages, constraint, calls, final_check)
+    return Prepared(messages, constraint, calls, final_check, passed_on)
+
+
+def upstream_tools(tools: ToolRequest) -> dict[str, Any] | None:
+    """The request's tools in OpenAI's Chat Completions shape, for an upstream."""
+    if not tools.tools:
+        return None
+    choice: Any = tools.choice
+    if tools.choice == NAMED:
+        choice = {"type": "function", "function": {"name": tools.named}}
+    return {
+        "tools": [t.as_openai() for t in tools.tools],
+        "tool_choice": choice,
+        "parallel_tool_calls": tools.parallel,
+    }

@@ -52,6 +52,7 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
         seed=body.seed,
         regex=prepared.constraint.regex,
         structural_tag=prepared.constraint.structural_tag,
+        tools=prepared.upstream_tools,
     )
     try:
         run = await state.start_run_for(

@@ -505,3 +505,76 @@ def test_a_final_answer_off_the_schema_is_reported(
     backend.script = ["<think>x</think><answer>5</answer>"]
     plain = stream(client, {"messages": user("2+3?")})
     assert "response_format_error" not in plain[-1]["choices"][0]
+
+
+# -- gateway mode: tools passed to the upstream, its calls parsed the same way --------------------
+
+
+def test_gateway_passes_tools_on_and_parses_the_upstreams_calls() -> None:
+    import httpx
+    from test_server_app import choice, sse_body
+
+    from server.api import create_app
+    from server.config import parse_settings
+    from server.upstream import UpstreamBackend
+
+    sent: list[dict[str, Any]] = []
+    stream = sse_body(
+        choice({"role": "assistant", "content": ""}),
+        choice({"reasoning": "need the weather"}),
+        choice(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "x",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ]
+            }
+        ),
+        choice({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}),
+        choice({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}),
+        choice(
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "y",
+                        "type": "function",
+                        "function": {"name": "add", "arguments": ""},
+                    }
+                ]
+            }
+        ),
+        choice({}, "tool_calls"),
+        {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 6}},
+    )
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"id": "up-model"}]})
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, content=stream, headers={"content-type": "text/event-stream"})
+
+    settings = parse_settings(["--upstream", "http://up:1/v1", "--upstream-tools"])
+    backend = UpstreamBackend(settings)
+    backend._client = httpx.AsyncClient(transport=httpx.MockTransport(upstream))
+    with TestClient(create_app(settings, backend)) as http:
+        body = {"messages": user(), "tools": [WEATHER, ADD], "tool_choice": "required"}
+        response = http.post("/v1/chat/completions", json={**body, "stream": True})
+        chunks = chunks_of(response.text)
+        plain = http.post("/v1/chat/completions", json=body).json()["choices"][0]
+    upstream_body = sent[0]
+    assert [t["function"]["name"] for t in upstream_body["tools"]] == ["get_weather", "add"]
+    assert upstream_body["tool_choice"] == "required" and "structured_outputs" not in upstream_body
+    assert "<tools>" not in json.dumps(upstream_body["messages"])  # not also in the prompt
+    calls = [d["tool_calls"][0] for d in deltas(chunks) if "tool_calls" in d]
+    assert [c["function"].get("name") for c in calls if "id" in c] == ["get_weather", "add"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    assert [c["function"] for c in plain["message"]["tool_calls"]] == [
+        {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"name": "add", "arguments": "{}"},
+    ]
+    assert plain["message"]["reasoning"] == "need the weather"

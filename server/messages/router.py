@@ -97,6 +97,7 @@ async def create_message(body: MessagesRequest, request: Request) -> Response:
         stop=tuple(body.stop_sequences or ()),
         regex=prepared.constraint.regex,
         structural_tag=prepared.constraint.structural_tag,
+        tools=prepared.upstream_tools,
     )
     try:
         run = await state.start_run_for(
