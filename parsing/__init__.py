@@ -66,6 +66,24 @@ plus at least one answer, the last segment an answer, no two consecutive segment
 A response need not start with think: `<answer>5</answer>` alone follows the rule as stated.
 For `r1`: exactly one think segment then a non-empty answer. For `none`: a non-empty answer.
 
+Tool calls
+----------
+`StreamParser(tool_calls=HERMES)` (or any `ToolCallSyntax`) also finds tool calls, by default
+`<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, inside think segments, between
+segments and inside answers (each place can be turned off). They are not segments: their events
+have kind "tool_call" and their own index (0-based among calls), in order among the segment
+events: `ToolCallStart` (the name is known), `ToolCallDelta` (argument JSON text as it
+arrives), `ToolCallEnd` (the whole `ToolCall`, with `error` set when the body is not a valid
+call: reported, never dropped, and an `invalid_tool_call` anomaly). A segment a call interrupts
+goes on after it with the same index. A call still open when the response ends is ended there
+(`unclosed_tool_call`; valid if its body is). `Transcript.tool_calls` lists them; a response
+that ends with a valid call need not end with an answer.
+
+    >>> t = parse('<think>weather?</think><tool_call>{"name": "w", "arguments": {}}</tool_call>',
+    ...           tool_calls=HERMES)
+    >>> [(c.name, c.arguments) for c in t.tool_calls], t.format_ok
+    ([('w', '{}')], True)
+
 Formats
 -------
 `Format` holds the tag strings; presets `interleaved` (default), `r1` (DeepSeek-R1 / Qwen3:
@@ -75,18 +93,45 @@ answer); `get_format(name)`. Custom tags: `Format(think_open="<reasoning>", ...)
 
 from __future__ import annotations
 
-from parsing.events import DELTA, END, Anomaly, Event, Segment, SegmentDelta, SegmentEnd, Transcript
+from parsing.events import (
+    CALL_DELTA,
+    CALL_END,
+    CALL_START,
+    DELTA,
+    END,
+    TOOL_CALL,
+    Anomaly,
+    Event,
+    Segment,
+    SegmentDelta,
+    SegmentEnd,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Transcript,
+)
 from parsing.formats import ANSWER, FORMATS, INTERLEAVED, NONE, R1, THINK, Format, get_format
 from parsing.instructions import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
 from parsing.rules import ANOMALIES, STRUCTURE_PROBLEMS
 from parsing.stream import StreamParser
+from parsing.toolcalls import (
+    HERMES,
+    TOOL_CALL_SYNTAXES,
+    ToolCall,
+    ToolCallSyntax,
+    get_tool_call_syntax,
+)
 
 __all__ = [
     "ANOMALIES",
     "ANSWER",
+    "CALL_DELTA",
+    "CALL_END",
+    "CALL_START",
     "DELTA",
     "END",
     "FORMATS",
+    "HERMES",
     "INTERLEAVED",
     "INTERLEAVED_INSTRUCTION",
     "NONE",
@@ -94,6 +139,8 @@ __all__ = [
     "STRUCTURE_PROBLEMS",
     "THINK",
     "THINK_ANSWER_INSTRUCTION",
+    "TOOL_CALL",
+    "TOOL_CALL_SYNTAXES",
     "Anomaly",
     "Event",
     "Format",
@@ -101,17 +148,27 @@ __all__ = [
     "SegmentDelta",
     "SegmentEnd",
     "StreamParser",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallEnd",
+    "ToolCallStart",
+    "ToolCallSyntax",
     "Transcript",
     "get_format",
+    "get_tool_call_syntax",
     "parse",
 ]
 
 
 def parse(
-    text: str, format: Format | str = INTERLEAVED, *, start_in_think: bool | None = None
+    text: str,
+    format: Format | str = INTERLEAVED,
+    *,
+    start_in_think: bool | None = None,
+    tool_calls: ToolCallSyntax | str | None = None,
 ) -> Transcript:
     """Parse a whole response. Same result as streaming it through `StreamParser`."""
-    parser = StreamParser(format, start_in_think=start_in_think)
+    parser = StreamParser(format, start_in_think=start_in_think, tool_calls=tool_calls)
     parser.feed(text)
     parser.close()
     return parser.transcript()

@@ -10,9 +10,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from parsing.formats import ANSWER
+from parsing.toolcalls import ToolCall
 
 DELTA = "delta"
 END = "end"
+TOOL_CALL = "tool_call"  # the `kind` of tool call events
+CALL_START = "call_start"
+CALL_DELTA = "call_delta"
+CALL_END = "call_end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,31 @@ class SegmentEnd(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallStart(Event):
+    """Tool call `index` (0-based among the response's calls) began and its function name is
+    known: `text` is the name. Sent before any of its arguments."""
+
+    type: ClassVar[str] = CALL_START
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta(Event):
+    """More of tool call `index`'s arguments: `text` is the next piece of their JSON text."""
+
+    type: ClassVar[str] = CALL_DELTA
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEnd(Event):
+    """Tool call `index` finished: `text` is its raw body (stripped), `call` the whole call,
+    with `call.error` saying why it is not valid (malformed JSON, no name...). An invalid call
+    still ends with this event: it is reported, never dropped."""
+
+    type: ClassVar[str] = CALL_END
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     """A finished segment: its kind, its text (stripped) and whether it was properly closed."""
 
@@ -73,11 +103,15 @@ class Transcript:
     problems: every reason the response breaks the format rule, in order of discovery: the
     anomaly codes (each once) followed by structural codes (see `parsing.rules`). Empty means
     the format is followed.
+
+    tool_calls: the tool calls found (only when the parser was given a `ToolCallSyntax`), in
+    order, valid or not; they are not segments.
     """
 
     segments: tuple[Segment, ...]
     anomalies: tuple[Anomaly, ...]
     problems: tuple[str, ...]
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def answers(self) -> list[str]:

@@ -20,6 +20,8 @@ ANOMALIES: dict[str, str] = {
     "stray_close_tag": "a closing tag that matches no open segment; it was dropped",
     "empty_segment": "a segment with no non-whitespace text",
     "unclosed_segment": "a segment still open when the response ended",
+    "invalid_tool_call": "a tool call whose body is not a valid call (see its error)",
+    "unclosed_tool_call": "a tool call still open when the response ended",
 }
 
 STRUCTURE_PROBLEMS: dict[str, str] = {
@@ -31,10 +33,22 @@ STRUCTURE_PROBLEMS: dict[str, str] = {
 }
 
 
-def structure_problems(segments: Sequence[Segment], fmt: Format) -> list[str]:
-    """Codes of the structural rules of `fmt` that `segments` break (empty when none)."""
+def structure_problems(
+    segments: Sequence[Segment], fmt: Format, *, ends_with_tool_call: bool = False
+) -> list[str]:
+    """Codes of the structural rules of `fmt` that `segments` break (empty when none).
+
+    A response that ends with a valid tool call (nothing after it) waits for the tool's result:
+    it need not end with, or contain, an answer.
+    """
     kinds = [s.kind for s in segments]
     found: list[str] = []
+    if ends_with_tool_call:
+        if any(a == b for a, b in pairwise(kinds)):
+            found.append("not_alternating")
+        if fmt.structure == "think_then_answer" and kinds not in ([], [THINK], [THINK, ANSWER]):
+            found.append("not_think_then_answer")
+        return found
     if fmt.structure == "alternating":
         if ANSWER not in kinds:
             found.append("no_answer")
@@ -56,8 +70,13 @@ def structure_problems(segments: Sequence[Segment], fmt: Format) -> list[str]:
 
 
 def problems(
-    segments: Sequence[Segment], anomalies: Sequence[Anomaly], fmt: Format
+    segments: Sequence[Segment],
+    anomalies: Sequence[Anomaly],
+    fmt: Format,
+    *,
+    ends_with_tool_call: bool = False,
 ) -> tuple[str, ...]:
     """Every reason the response breaks the format: anomaly codes (once each), then structure."""
     codes = list(dict.fromkeys(a.code for a in anomalies))
-    return (*codes, *structure_problems(segments, fmt))
+    structure = structure_problems(segments, fmt, ends_with_tool_call=ends_with_tool_call)
+    return (*codes, *structure)

@@ -15,9 +15,29 @@ from __future__ import annotations
 
 import re
 
-from parsing.events import Anomaly, Event, Segment, SegmentDelta, SegmentEnd, Transcript
+from parsing.events import (
+    TOOL_CALL,
+    Anomaly,
+    Event,
+    Segment,
+    SegmentDelta,
+    SegmentEnd,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Transcript,
+)
 from parsing.formats import ANSWER, INTERLEAVED, THINK, Format, get_format
 from parsing.rules import problems
+from parsing.toolcalls import (
+    ANSWER_CONTEXT,
+    BETWEEN_CONTEXT,
+    THINK_CONTEXT,
+    CallBody,
+    ToolCall,
+    ToolCallSyntax,
+    get_tool_call_syntax,
+)
 
 # Parser states: whether a segment is open and how it was opened, because that decides what
 # a tag does to it, whether its end is an anomaly and whether it counts as complete.
@@ -29,6 +49,8 @@ _TAGLESS = 4  # a segment of a kind that has no tags (the r1 answer, the none pr
 
 _OPEN = 0
 _CLOSE = 1
+_CALL_OPEN = 2  # tool call tags (only with a ToolCallSyntax)
+_CALL_CLOSE = 3
 
 # (state, tag role, tag kind == open segment's kind) ->
 #     (anomaly to record or None,
@@ -79,10 +101,22 @@ class StreamParser:
     a held-back suffix that could still be the start of a tag (`pending`, always shorter than
     the longest tag) has been turned into events. After `close()`, `transcript()` returns the
     same `Transcript` that `parse()` gives for the concatenated deltas, however they were split.
+
+    With `tool_calls` (a `ToolCallSyntax` or a preset name), tool calls are recognised where the
+    syntax allows them. A call inside a segment interrupts it: the segment's events stop, the
+    call's events (`ToolCallStart`, `ToolCallDelta`..., `ToolCallEnd`) follow, then the same
+    segment (same index) goes on. Inside a call body only the closing tag counts; every other
+    tag is body text.
     """
 
     __slots__ = (
         "_anomalies",
+        "_call",
+        "_call_after",
+        "_call_mark",
+        "_call_segment",
+        "_call_started",
+        "_calls",
         "_closed",
         "_holdmax",
         "_index",
@@ -99,10 +133,15 @@ class StreamParser:
         "_tag_re",
         "_tags",
         "format",
+        "tool_calls",
     )
 
     def __init__(
-        self, format: Format | str = INTERLEAVED, *, start_in_think: bool | None = None
+        self,
+        format: Format | str = INTERLEAVED,
+        *,
+        start_in_think: bool | None = None,
+        tool_calls: ToolCallSyntax | str | None = None,
     ) -> None:
         fmt = get_format(format)
         self.format: Format = fmt
@@ -114,6 +153,17 @@ class StreamParser:
             if opener is not None and closer is not None:
                 tags[opener] = (_OPEN, kind)
                 tags[closer] = (_CLOSE, kind)
+        syntax = None if tool_calls is None else get_tool_call_syntax(tool_calls)
+        self.tool_calls: ToolCallSyntax | None = syntax
+        if syntax is not None:
+            for tag in fmt.tags():
+                for call_tag in syntax.tags():
+                    if tag in call_tag or call_tag in tag:
+                        raise ValueError(
+                            f"tool call tag {call_tag!r} and format tag {tag!r} contain each other"
+                        )
+            tags[syntax.open] = (_CALL_OPEN, TOOL_CALL)
+            tags[syntax.close] = (_CALL_CLOSE, TOOL_CALL)
         self._tags = tags
         # No tag occurs inside another (Format checks it), so leftmost matching finds exactly
         # the tags a whole-text scan would, whatever the chunking.
@@ -138,6 +188,16 @@ class StreamParser:
         self._segments: list[Segment] = []
         self._anomalies: list[Anomaly] = []
         self._closed = False
+        # Tool calls: the open call's body reader (None outside calls), where it stands, and
+        # whether the segment it interrupted had text (restored when it ends).
+        self._call: CallBody | None = None
+        self._call_segment: int | None = None
+        self._call_after = 0
+        self._call_started = False
+        self._calls: list[ToolCall] = []
+        # (segment index, parts count) at the end of the last call while nothing but
+        # whitespace followed it; None once something did (or before any call).
+        self._call_mark: tuple[int, int] | None = None
         if fmt.start_in_think if start_in_think is None else start_in_think:
             if fmt.think_open is None:
                 raise ValueError(f"format {fmt.name!r} has no think tags to start in")
@@ -164,6 +224,8 @@ class StreamParser:
             # The response ended inside what looked like a tag: it is text after all.
             self._pending = ""
             self._text(pending, self._offset - len(pending), out)
+        if self._call is not None:
+            self._end_call(False, self._offset, out)
         if self._state != _OUTSIDE:
             anomaly, complete = _AT_END[self._state]
             if anomaly is not None:
@@ -178,7 +240,10 @@ class StreamParser:
             raise RuntimeError("transcript() needs close() first")
         segments = tuple(self._segments)
         anomalies = tuple(self._anomalies)
-        return Transcript(segments, anomalies, problems(segments, anomalies, self.format))
+        calls = tuple(self._calls)
+        ends_with_call = self._call_mark is not None and calls[-1].valid
+        found = problems(segments, anomalies, self.format, ends_with_tool_call=ends_with_call)
+        return Transcript(segments, anomalies, found, calls)
 
     @property
     def pending(self) -> str:
@@ -207,6 +272,16 @@ class StreamParser:
         caller that steers generation (the server's reasoning budgets) needs to know.
         """
         return None if self._state == _OUTSIDE else self._kind
+
+    @property
+    def in_tool_call(self) -> bool:
+        """Whether a tool call's body is being read now (its closing tag not yet seen)."""
+        return self._call is not None
+
+    @property
+    def calls(self) -> tuple[ToolCall, ...]:
+        """Tool calls finished so far."""
+        return tuple(self._calls)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -254,6 +329,9 @@ class StreamParser:
 
     def _text(self, piece: str, offset: int, out: list[Event]) -> None:
         """Route text that is not a tag into the open segment (opening one if needed)."""
+        if self._call is not None:
+            self._call_text(piece, out)
+            return
         if not self._started:
             # A segment's leading whitespace is dropped, and whitespace between segments is
             # allowed by the format, so nothing happens until non-whitespace text arrives.
@@ -274,6 +352,16 @@ class StreamParser:
 
     def _tag(self, tag: str, offset: int, out: list[Event]) -> None:
         role, kind = self._tags[tag]
+        if self._call is not None:
+            # Inside a call body only its closing tag counts.
+            if role == _CALL_CLOSE:
+                self._end_call(True, offset, out)
+            else:
+                self._call_text(tag, out)
+            return
+        if role >= _CALL_OPEN:
+            self._call_tag(role, tag, offset, out)
+            return
         state = self._state
         same = state != _OUTSIDE and kind == self._kind
         if state == _PROMPT and same and role == _OPEN and not self._started:
@@ -287,7 +375,64 @@ class StreamParser:
         if opens:
             self._open(kind, _TAGGED, offset)
 
+    def _call_tag(self, role: int, tag: str, offset: int, out: list[Event]) -> None:
+        """A tool call tag outside a call body: where calls are allowed the opening tag opens
+        one (the open segment, if any, is interrupted) and a closing tag is stray; elsewhere
+        both are text."""
+        assert self.tool_calls is not None
+        if self._state == _OUTSIDE:
+            context = BETWEEN_CONTEXT
+        else:
+            context = THINK_CONTEXT if self._kind == THINK else ANSWER_CONTEXT
+        if not self.tool_calls.allowed(context):
+            self._text(tag, offset, out)
+            return
+        if role == _CALL_CLOSE:
+            self._anomalies.append(Anomaly("stray_close_tag", offset))
+            return
+        self._call = CallBody(self.tool_calls)
+        inside = self._state != _OUTSIDE
+        self._call_segment = self._index if inside else None
+        self._call_after = self._index + 1
+        self._call_started = self._started
+        self._started = False  # keeps `feed`'s fast path (segment text) away from the body
+        self._call_mark = None
+
+    def _call_text(self, piece: str, out: list[Event]) -> None:
+        assert self._call is not None
+        index = len(self._calls)
+        for key, value in self._call.feed(piece):
+            out.append((ToolCallStart if key == "name" else ToolCallDelta)(TOOL_CALL, index, value))
+
+    def _end_call(self, complete: bool, offset: int, out: list[Event]) -> None:
+        body = self._call
+        assert body is not None
+        self._call = None
+        index = len(self._calls)
+        name, arguments, error, last = body.finish()
+        for key, value in last:
+            out.append((ToolCallStart if key == "name" else ToolCallDelta)(TOOL_CALL, index, value))
+        if error is not None:
+            self._anomalies.append(Anomaly("invalid_tool_call", offset))
+        if not complete:
+            self._anomalies.append(Anomaly("unclosed_tool_call", offset))
+        call = ToolCall(
+            index=index,
+            name=name,
+            arguments=arguments,
+            error=error,
+            text=body.text.strip(),
+            complete=complete,
+            segment=self._call_segment,
+            after=self._call_after,
+        )
+        self._calls.append(call)
+        out.append(ToolCallEnd(TOOL_CALL, index, call.text, call))
+        self._started = self._call_started
+        self._call_mark = (self._index, len(self._parts))
+
     def _open(self, kind: str, state: int, offset: int) -> None:
+        self._call_mark = None  # something follows the last call
         self._index += 1
         self._kind = kind
         self._state = state
@@ -296,6 +441,10 @@ class StreamParser:
         self._seg_offset = offset
 
     def _end(self, complete: bool, out: list[Event]) -> None:
+        mark = self._call_mark
+        if mark is not None and mark[0] == self._index:
+            # Did the segment that the last call interrupted go on after it?
+            self._call_mark = None if "".join(self._parts[mark[1] :]).strip() else (mark[0], 0)
         text = "".join(self._parts).strip()
         if not text:
             self._anomalies.append(Anomaly("empty_segment", self._seg_offset))

@@ -19,6 +19,7 @@ from server import chat_api, errors, responses_api
 from server.backend import Backend
 from server.config import Settings
 from server.errors import APIError, engine_dead, error_response
+from server.messages import router as messages_router
 from server.middleware import RequestContext
 from server.schemas import ModelCard, ModelList
 from server.state import AppState
@@ -77,6 +78,7 @@ def create_app(settings: Settings, backend: Backend) -> FastAPI:
     )
     app.include_router(chat_api.router)
     app.include_router(responses_api.router)
+    app.include_router(messages_router.router)
 
     @app.get("/v1/models")
     async def models() -> ModelList:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,12 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     regex: str | None = None  # structured output: the completion must match this expression
+    # Structured output as an xgrammar structural tag (JSON text; `server.structured.grammar`):
+    # tool calls and JSON final answers. At most one of `regex` and `structural_tag` is set.
+    structural_tag: str | None = None
+    # Gateway mode with --upstream-tools: OpenAI's `tools`, `tool_choice` and
+    # `parallel_tool_calls`, passed to the upstream as they are.
+    tools: dict[str, Any] | None = None
     # Engine-side steering (`server.budgets.engine_args`): passed to vLLM's SamplingParams.
     extra_args: dict[str, object] | None = None
 
@@ -76,6 +82,10 @@ class Backend(Protocol):
         """True once the backend can never generate again (the engine process died): the
         server then exits for its supervisor to restart it. A failure that may pass (an
         upstream outage) is not death."""
+
+    def schema_problem(self, schema: dict[str, Any]) -> str | None:
+        """Why the engine could not constrain output to this JSON Schema (None when it can, or
+        when it is not this backend's to say: an upstream checks its own requests)."""
 
     async def generate(
         self,

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from server.backend import GenerationParams
 from server.generation import Run
 from server.middleware import access_record
-from server.prompting import enforce_regex, to_messages
+from server.preparation import prepare
 from server.reasoning_fields import chat_budget
 from server.schemas import (
     AssistantMessage,
@@ -20,9 +20,13 @@ from server.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
 )
-from server.shaping import ChatEncoder, RunSummary
+from server.shaping import ChatEncoder, ChoiceShaper, RunSummary, call_error
 from server.state import AppState, check_model
 from server.streams import ClientGone
+from server.structured.protocol import final_schema, schema_param
+from server.tools.history import chat_turns
+from server.tools.protocol import SegmentRef, ToolCallFunction, ToolCallOut
+from server.tools.spec import tool_request
 
 router = APIRouter()
 
@@ -33,7 +37,16 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
     access = access_record(request)
     check_model(state, body.model)
     budget = chat_budget(body, state.settings)
-    messages = to_messages([(m.role, m.text()) for m in body.messages], state.system_prompt)
+    tools = tool_request(body.tools, body.tool_choice, body.parallel_tool_calls)
+    prepared = prepare(
+        state,
+        chat_turns(body.messages),
+        tools=tools,
+        enforce_format=body.enforce_format,
+        final=final_schema(body.response_format),
+        final_param=schema_param(body.response_format),
+        budget=budget,
+    )
     params = GenerationParams(
         max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature,
@@ -41,10 +54,20 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         n=body.n,
         stop=body.stop_list(),
         seed=body.seed,
-        regex=enforce_regex(state.settings) if body.enforce_format else None,
+        regex=prepared.constraint.regex,
+        structural_tag=prepared.constraint.structural_tag,
+        tools=prepared.upstream_tools,
     )
     try:
-        run = await state.start_run_for(request, access, messages, params, budget)
+        run = await state.start_run_for(
+            request,
+            access,
+            prepared.messages,
+            params,
+            budget,
+            prepared.calls,
+            prepared.final_check,
+        )
     except ClientGone:
         return Response(status_code=499)  # left while queued or in prefill; aborted
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -59,6 +82,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
             exclude_reasoning=budget.exclude,
             n=body.n,
             include_usage=bool(body.stream_options and body.stream_options.include_usage),
+            shapers=run.shapers if prepared.final_check is not None else None,
+            metrics=state.settings.per_request_metrics,
         )
         return state.stream(run, encoder, access)
     try:
@@ -74,7 +99,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         state.settings.reasoning_content_field,
         budget.exclude,
     )
-    return JSONResponse(completion.model_dump(mode="json"))
+    payload = completion.model_dump(mode="json")
+    if state.settings.per_request_metrics and summary.metrics is not None:
+        payload["metrics"] = summary.metrics.model_dump(mode="json", exclude_unset=True)
+    return JSONResponse(payload)
 
 
 def _completion(
@@ -89,11 +117,19 @@ def _completion(
     choices = []
     for shaper, result in zip(run.shapers, summary.choices, strict=True):
         reasoning = None if exclude_reasoning else shaper.reasoning_text()
-        # An extra field, present only when the flag asks for it.
+        # Extra fields, present only when they apply.
         extra: dict[str, Any] = {"reasoning_content": reasoning} if reasoning_content else {}
+        content: str | None = shaper.content_text()
+        if shaper.tracker is not None:
+            extra.update(_call_fields(shaper, exclude_reasoning))
+            if not content and extra["tool_calls"]:
+                content = None  # as OpenAI: a turn of calls only has no content
         message = AssistantMessage(
-            content=shaper.content_text(), reasoning=reasoning, answers=shaper.answers, **extra
+            content=content, reasoning=reasoning, answers=shaper.answers, **extra
         )
+        checked: dict[str, Any] = {}
+        if shaper.final_error is not None:
+            checked["response_format_error"] = shaper.final_error
         choices.append(
             ChatChoice(
                 index=result.index,
@@ -101,9 +137,38 @@ def _completion(
                 finish_reason=result.finish_reason,
                 format_ok=result.format_ok,
                 timings=result.timings,
+                **checked,
             )
         )
     assert summary.usage is not None
     return ChatCompletion(
         id=completion_id, created=created, model=model, choices=choices, usage=summary.usage
     )
+
+
+def _call_fields(shaper: ChoiceShaper, exclude_reasoning: bool) -> dict[str, Any]:
+    """`tool_calls`, and our `tool_call_errors` and `segments`, of a choice of a request with
+    tools. Only valid calls are in `tool_calls`; a call that is not one is in
+    `tool_call_errors` (in a stream its start may already have been sent)."""
+    assert shaper.tracker is not None
+    calls = shaper.tracker.calls
+    fields: dict[str, Any] = {
+        "tool_calls": [
+            ToolCallOut(
+                id=c.id, function=ToolCallFunction(name=c.name or "", arguments=c.arguments)
+            )
+            for c in calls
+            if c.valid
+        ]
+    }
+    errors = [call_error(c) for c in calls if c.error is not None]
+    if errors:
+        fields["tool_call_errors"] = errors
+    segments = []
+    for kind, value, _index in shaper.parts:
+        if kind == "tool_call":
+            segments.append(SegmentRef(type="tool_call", id=value))
+        elif kind == "answer" or not exclude_reasoning:
+            segments.append(SegmentRef(type=kind, text=value.strip()))
+    fields["segments"] = segments
+    return fields

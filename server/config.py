@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         description="Output format of the model, i.e. which parsing preset splits its "
         "text into thinking and answers (default: interleaved).",
     )
+    tool_call_syntax: Literal["hermes"] = Field(
+        "hermes",
+        description="How the model writes tool calls, i.e. which parsing preset reads them "
+        '(default: hermes, <tool_call>{"name": ..., "arguments": {...}}</tool_call>).',
+    )
     system_prompt: str | None = Field(
         None,
         description="System prompt used when a request has none (default for the "
@@ -140,6 +145,13 @@ class Settings(BaseSettings):
     upstream_api_key: str | None = Field(None, description="Bearer key sent to the upstream.")
     upstream_model: str | None = Field(
         None, description="Model name sent to the upstream (default: its first model)."
+    )
+    upstream_tools: Switch = Field(
+        False,
+        description="Gateway mode: pass a request's tools, tool_choice and "
+        "parallel_tool_calls on to the upstream (for an upstream that forces or parses calls "
+        "itself, e.g. vLLM with --enable-auto-tool-choice) instead of listing the tools in the "
+        "system prompt; the calls it returns are parsed like the model's own text.",
     )
     upstream_timeout: float = Field(
         600.0, description="Seconds to wait for the upstream (default: 600)."
@@ -181,6 +193,19 @@ class Settings(BaseSettings):
         False,
         description="Also send thinking text as `reasoning_content` (the older name) beside "
         "`reasoning`.",
+    )
+    per_request_metrics: Switch = Field(
+        False,
+        description="Add vLLM's per-request `metrics` object (time_to_first_token_ms, "
+        "generation_time_ms, queue_time_ms, mean_itl_ms, tokens_per_second) to responses: "
+        "the chat body and a stream's usage chunk, the final Responses object, the Messages "
+        "response and its message_delta (for n=1).",
+    )
+    thinking_signature_key: str | None = Field(
+        None,
+        description="Secret for the signatures of Messages API thinking blocks (default: a "
+        "random one per process, so signatures do not survive a restart or reach another "
+        "replica; set it to share them).",
     )
     enforce_format_regex: str | None = Field(
         None,

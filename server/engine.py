@@ -8,6 +8,7 @@ that is what lets a too-long prompt or a too-large `max_tokens` get a 400 before
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -83,6 +84,9 @@ class EngineGeneration:
         self._outputs = outputs
         self._first = first
         self._done = False
+        # The engine's timestamps of the request (vLLM's RequestStateStats; None when the
+        # engine keeps no stats): what the per-request `metrics` are computed from.
+        self.stats: Any = first.metrics
 
     async def __aiter__(self) -> AsyncIterator[list[Piece]]:
         first, self._first = self._first, None
@@ -95,6 +99,8 @@ class EngineGeneration:
 
         try:
             async for out in self._outputs:
+                if out.metrics is not None:
+                    self.stats = out.metrics
                 yield _pieces(out)
         except EngineDeadError as exc:
             self._done = True  # nothing left to abort
@@ -216,6 +222,9 @@ class EngineBackend:
         # loop fails; neither recovers, so the server has to be restarted.
         return self._engine is not None and bool(self._engine.errored)
 
+    def schema_problem(self, schema: dict[str, Any]) -> str | None:
+        return schema_problem(schema)
+
     def _prompt_ids(self, messages: list[Message]) -> list[int]:
         chat = [{"role": m.role, "content": m.content} for m in messages]
         return list(
@@ -233,11 +242,7 @@ class EngineBackend:
     ) -> EngineGeneration:
         from vllm.exceptions import VLLMValidationError
         from vllm.inputs import TokensPrompt
-        from vllm.sampling_params import (
-            RequestOutputKind,
-            SamplingParams,
-            StructuredOutputsParams,
-        )
+        from vllm.sampling_params import RequestOutputKind, SamplingParams
         from vllm.v1.engine.exceptions import EngineDeadError
 
         try:
@@ -278,9 +283,7 @@ class EngineBackend:
             stop=list(params.stop) or None,
             seed=params.seed,
             output_kind=RequestOutputKind.DELTA,
-            structured_outputs=StructuredOutputsParams(regex=params.regex)
-            if params.regex
-            else None,
+            structured_outputs=_structured(params),
             extra_args=params.extra_args,
         )
         engine_id = f"{request_id}-{uuid.uuid4().hex[:8]}"
@@ -307,6 +310,32 @@ class EngineBackend:
         except StopAsyncIteration:
             raise APIError(500, "the engine returned no output", code="engine_error") from None
         return EngineGeneration(self._engine, engine_id, outputs, first, prompt_tokens)
+
+
+def _structured(params: GenerationParams) -> Any:
+    from vllm.sampling_params import StructuredOutputsParams
+
+    if params.structural_tag:
+        return StructuredOutputsParams(structural_tag=params.structural_tag)
+    if params.regex:
+        return StructuredOutputsParams(regex=params.regex)
+    return None
+
+
+def schema_problem(schema: dict[str, Any]) -> str | None:
+    """Why vLLM's grammar backend (xgrammar) cannot constrain output to `schema`, or None."""
+    import xgrammar as xgr
+    from vllm.v1.structured_output.backend_xgrammar import (
+        has_xgrammar_unsupported_json_features,
+    )
+
+    try:
+        if has_xgrammar_unsupported_json_features(schema):
+            return "the schema uses JSON Schema features the engine's grammar cannot enforce"
+        xgr.Grammar.from_json_schema(json.dumps(schema))
+    except Exception as exc:  # xgrammar's own errors carry the reason
+        return f"the engine cannot compile the schema: {exc}"
+    return None
 
 
 def _check_lengths(prompt_tokens: int, max_tokens: int | None, limit: int) -> int:

@@ -12,6 +12,7 @@ that escaped the routes; a stream that fails after its 200 ends with `stream_err
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -70,8 +71,16 @@ def error_body(
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def error_response(error: APIError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+# Routes whose API has its own error shape (the Anthropic Messages API): path -> body builder.
+ERROR_BODIES: dict[str, Callable[[APIError], dict[str, Any]]] = {}
+
+
+def error_response(error: APIError, path: str | None = None) -> JSONResponse:
+    """The error's response; its body in the shape of the API at `path` (OpenAI's unless that
+    route registered another in `ERROR_BODIES`)."""
+    shape = ERROR_BODIES.get(path or "")
+    body = shape(error) if shape is not None else error.body()
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
 def internal_error() -> APIError:
@@ -149,19 +158,21 @@ def install(app: FastAPI) -> None:
     """Register the handlers that make every error OpenAI-shaped."""
 
     @app.exception_handler(APIError)
-    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return error_response(exc)
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        return error_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(describe_validation_error(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(describe_validation_error(exc), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Routing errors (unknown path, wrong method) raised by Starlette itself.
         if exc.status_code == 404:
-            message = "no such route; see /v1/models, /v1/chat/completions, /v1/responses"
+            message = (
+                "no such route; see /v1/models, /v1/chat/completions, /v1/responses, /v1/messages"
+            )
         else:
             message = str(exc.detail)
         headers = dict(exc.headers) if exc.headers else None
-        return error_response(APIError(exc.status_code, message, headers=headers))
+        return error_response(APIError(exc.status_code, message, headers=headers), request.url.path)

@@ -45,6 +45,8 @@ from server.errors import APIError, as_api_error, generation_error
 from server.schemas import ChoiceTimings, Usage
 from server.shaping import ChoiceShaper, Op, RunSummary, chat_usage, summarize
 from server.streams import Admission
+from server.structured.final import FinalAnswerCheck
+from server.tools.calls import CallParsing
 
 log = logging.getLogger("server")
 E = TypeVar("E", covariant=True)
@@ -99,6 +101,8 @@ class Run:
         request_id: str,
         t0: float,
         budget: ReasoningBudget = NO_BUDGET,
+        calls: CallParsing | None = None,
+        final_check: FinalAnswerCheck | None = None,
     ) -> None:
         self.backend = backend
         self.messages = messages
@@ -106,8 +110,9 @@ class Run:
         self.budget = budget
         self.request_id = request_id
         self.t0 = t0  # the request's arrival (monotonic seconds)
-        self.shapers = [ChoiceShaper(format, self.t0) for _ in range(params.n)]
+        self.shapers = [ChoiceShaper(format, self.t0, calls, final_check) for _ in range(params.n)]
         self.generation: Generation | None = None
+        self._first_generation: Generation | None = None
         self.summary: RunSummary | None = None  # set by `close`
         self._fmt = get_format(format)
         self._admission = admission
@@ -131,6 +136,7 @@ class Run:
         if self.budget.steers:
             self._decide(time.monotonic())
         self.generation = await self._submit(self._text, self.params)
+        self._first_generation = self.generation  # its engine timestamps go into `metrics`
         self._prompt_tokens = self.generation.prompt_tokens
 
     async def _submit(self, prefix: str, params: GenerationParams) -> Generation:
@@ -163,7 +169,12 @@ class Run:
                 now = time.monotonic()
                 step: Step = []
                 for piece in pieces:
-                    step.append((piece.index, self.feed(piece, now), piece.finish_reason))
+                    ops = self.feed(piece, now)
+                    # The shaper's finish reason: "tool_calls" where the engine said "stop".
+                    finish = None
+                    if piece.finish_reason is not None:
+                        finish = self.shapers[piece.index].finish_reason or piece.finish_reason
+                    step.append((piece.index, ops, finish))
                 if self._in_engine:
                     self._decide(now)  # marks only: the engine writes the tags
                 elif self.budget.steers and (forced := self._decide(now)) is not None:
@@ -366,7 +377,8 @@ class Run:
         (it goes to the access log)."""
         if self.summary is not None:
             return self.summary
-        self.summary = summarize(outcome, self.prompt_tokens, self.shapers)
+        stats = getattr(self._first_generation, "stats", None)
+        self.summary = summarize(outcome, self.prompt_tokens, self.shapers, stats)
         self._admission.leave()
         end = time.monotonic()
         for shaper in self.shapers:

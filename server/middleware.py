@@ -64,7 +64,15 @@ def access_record(request: Request) -> AccessRecord:
 
 
 _ENDPOINTS = frozenset(
-    {"/v1/chat/completions", "/v1/responses", "/v1/models", "/health", "/metrics", "/"}
+    {
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/v1/models",
+        "/health",
+        "/metrics",
+        "/",
+    }
 )
 # A client-supplied X-Request-Id is kept when it is a sane token (it ends up in logs).
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -72,7 +80,7 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 # Generation routes: their bodies are JSON checked by `server.request_body` before FastAPI
 # parses them (see there for why).
-_JSON_ROUTES = frozenset({"/v1/chat/completions", "/v1/responses"})
+_JSON_ROUTES = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/messages"})
 # Behind the API key, when one is set, beside /v1/: the schema tells what the server offers.
 _DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 # An error answered before the body was read (401, 431, 413, 408) closes the connection rather
@@ -117,7 +125,7 @@ class RequestContext:
             try:
                 body = await self._admit(scope, headers, receive)
             except APIError as error:
-                await error_response(error)(scope, receive, send_with_id)
+                await error_response(error, scope.get("path"))(scope, receive, send_with_id)
                 return
             except ClientDisconnected:
                 status = 499  # nobody reads it; the access log does
@@ -128,7 +136,9 @@ class RequestContext:
                 "unhandled error on %s %s [%s]", scope.get("method"), scope.get("path"), request_id
             )
             if status == 0:
-                await error_response(as_api_error(exc))(scope, receive, send_with_id)
+                await error_response(as_api_error(exc), scope.get("path"))(
+                    scope, receive, send_with_id
+                )
         finally:
             path = scope.get("path", "")
             endpoint = path if path in _ENDPOINTS else "other"
@@ -142,7 +152,7 @@ class RequestContext:
         path = scope.get("path", "")
         # Auth comes before reading the body, so a client without a key learns only that.
         if self.api_key is not None and (path.startswith("/v1/") or path in _DOCS_PATHS):
-            problem = self._auth_problem(headers.get(b"authorization"))
+            problem = self._auth_problem(headers.get(b"authorization"), headers.get(b"x-api-key"))
             if problem:
                 raise APIError(401, problem, headers={"WWW-Authenticate": "Bearer", **_CLOSE})
         if sum(len(k) + len(v) for k, v in scope.get("headers") or ()) > MAX_HEADER_BYTES:
@@ -172,9 +182,14 @@ class RequestContext:
             headers=_CLOSE,
         )
 
-    def _auth_problem(self, header: bytes | None) -> str | None:
+    def _auth_problem(self, header: bytes | None, api_key: bytes | None = None) -> str | None:
+        if api_key is not None and not header:
+            # Anthropic's clients send the key as `x-api-key`.
+            if hmac.compare_digest(api_key.strip(), self.api_key or b""):
+                return None
+            return "invalid API key"
         if not header:
-            return "missing API key: send 'Authorization: Bearer <key>'"
+            return "missing API key: send 'Authorization: Bearer <key>' (or 'x-api-key: <key>')"
         scheme, _, key = header.partition(b" ")
         if scheme.lower() != b"bearer" or not hmac.compare_digest(key.strip(), self.api_key or b""):
             return "invalid API key"

@@ -20,10 +20,13 @@ _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant"
 # looping inside one segment until max_tokens, and what guarantee at least two complete
 # answers within ~150 tokens. Deployments of a trained model can pass a looser expression
 # with --enforce-format-regex.
-_INTERLEAVED_PAIR = r"<think> ?[^<>\s][^<>]{0,119}</think><answer> ?[^<>\s][^<>]{0,39}</answer>"
+INTERLEAVED_THINK = r"<think> ?[^<>\s][^<>]{0,119}</think>"
+INTERLEAVED_ANSWER = r"<answer> ?[^<>\s][^<>]{0,39}</answer>"
+_INTERLEAVED_PAIR = INTERLEAVED_THINK + INTERLEAVED_ANSWER
 INTERLEAVED_REGEX = f"({_INTERLEAVED_PAIR}){{2,3}}"
 # r1: the prompt opens <think>; one bounded thinking block, then a plain answer.
-R1_REGEX = r" ?[^<>\s][^<>]{0,399}</think> ?[^<>\s][^<>]{0,199}"
+R1_THINK = r" ?[^<>\s][^<>]{0,399}</think>"
+R1_REGEX = R1_THINK + r" ?[^<>\s][^<>]{0,199}"
 
 
 def system_prompt_for(settings: Settings) -> str | None:

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from server.backend import GenerationParams
 from server.middleware import access_record
-from server.prompting import enforce_regex, to_messages
+from server.preparation import prepare
 from server.reasoning_fields import responses_budget
+from server.responses.history import response_turns
+from server.responses.protocol import ResponsesNamedChoice
 from server.responses_events import ResponsesEncoder
 from server.schemas import ResponsesRequest
 from server.state import AppState, check_model
 from server.streams import ClientGone
+from server.tools.prompt import Turn
+from server.tools.spec import NAMED, ToolDef, ToolRequest, check_tools, choose
 
 router = APIRouter()
 
@@ -27,37 +32,55 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
     access = access_record(request)
     check_model(state, body.model)
     budget = responses_budget(body, state.settings)
-    if isinstance(body.input, str):
-        raw = [("user", body.input)]
-    else:
-        raw = [(m.role, m.text()) for m in body.input]
+    turns = response_turns(body.input)
     if body.instructions is not None:
         # `instructions` is this request's system prompt (so the default one is not added).
-        raw = [("system", body.instructions), *raw]
-    messages = to_messages(raw, state.system_prompt, param="input")
+        turns = [Turn("system", body.instructions, param="instructions"), *turns]
+    tools = _tools(body)
+    prepared = prepare(
+        state,
+        turns,
+        tools=tools,
+        enforce_format=body.enforce_format,
+        budget=budget,
+        param="input",
+    )
     params = GenerationParams(
         max_tokens=body.max_output_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         seed=body.seed,
-        regex=enforce_regex(state.settings) if body.enforce_format else None,
+        regex=prepared.constraint.regex,
+        structural_tag=prepared.constraint.structural_tag,
+        tools=prepared.upstream_tools,
     )
     try:
-        run = await state.start_run_for(request, access, messages, params, budget)
+        run = await state.start_run_for(
+            request, access, prepared.messages, params, budget, prepared.calls
+        )
     except ClientGone:
         return Response(status_code=499)  # left while queued or in prefill; aborted
-    echoed = {
+    echoed: dict[str, Any] = {
         "instructions": body.instructions,
         "max_output_tokens": body.max_output_tokens,
         "temperature": body.temperature,
         "top_p": body.top_p,
     }
+    if body.tools:
+        echoed["tools"] = [t.model_dump(mode="json") for t in body.tools]
+        echoed["tool_choice"] = (
+            body.tool_choice.model_dump(mode="json")
+            if isinstance(body.tool_choice, ResponsesNamedChoice)
+            else body.tool_choice or "auto"
+        )
+        echoed["parallel_tool_calls"] = tools.parallel
     encoder = ResponsesEncoder(
         f"resp_{uuid.uuid4().hex}",
         int(time.time()),
         state.backend.model_name,
         echoed,
         stream=body.stream,
+        metrics=state.settings.per_request_metrics,
     )
     if body.stream:
         return state.stream(run, encoder, access)
@@ -68,3 +91,32 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
     # The encoder saw the same ops a stream would have, so it holds the same output items.
     assert encoder.result is not None
     return JSONResponse(encoder.result.model_dump(mode="json"))
+
+
+def _tools(body: ResponsesRequest) -> ToolRequest:
+    defs = [
+        ToolDef(
+            t.name,
+            t.description,
+            t.parameters,
+            t.strict,
+            f"tools.{i}.name",
+            f"tools.{i}.parameters",
+        )
+        for i, t in enumerate(body.tools or ())
+    ]
+    checked = check_tools(defs)
+    parallel = body.parallel_tool_calls is not False
+    choice = body.tool_choice
+    if isinstance(choice, ResponsesNamedChoice):
+        return choose(
+            checked,
+            NAMED,
+            choice.name,
+            parallel,
+            choice_param="tool_choice",
+            named_param="tool_choice.name",
+        )
+    return choose(
+        checked, choice, None, parallel, choice_param="tool_choice", named_param="tool_choice.name"
+    )

@@ -10,7 +10,14 @@ answer segment its own `message` output item:
                 reasoning_text.done, content_part.done, output_item.done
     message:    output_item.added, content_part.added, output_text.delta…,
                 output_text.done, content_part.done, … output_item.done (with `phase`)
+    function_call (a call the model made, with tools): output_item.added (empty arguments),
+                function_call_arguments.delta…, function_call_arguments.done, output_item.done
     response.completed (or response.incomplete when the token budget ran out)
+
+Items come in the order the model wrote them: a call inside a think segment splits it into two
+reasoning items with the call's item between them. A call the model wrote that is not a valid
+call is reported in the response's `tool_call_errors` (our extension); if its item was already
+added, it is done with status "incomplete".
 
 How the last answer is known: an answer's `phase` is "final_answer" when the response ends
 with it (no segment follows it) and "commentary" when the model goes on after it. The answer's
@@ -28,6 +35,11 @@ from sse_starlette import ServerSentEvent
 
 from parsing import ANSWER
 from server.errors import APIError
+from server.responses.protocol import (
+    FunctionCallArgumentsDelta,
+    FunctionCallArgumentsDone,
+    FunctionCallItem,
+)
 from server.schemas import (
     ChoiceTimings,
     ContentPartEvent,
@@ -47,7 +59,7 @@ from server.schemas import (
     ResponsesUsage,
     Usage,
 )
-from server.shaping import TEXT, Op, RunSummary, sse
+from server.shaping import CALL_ARGS, CALL_START, TEXT, Op, RunSummary, call_error, sse
 
 
 class ResponsesEncoder:
@@ -65,13 +77,19 @@ class ResponsesEncoder:
         request_fields: dict[str, Any],
         *,
         stream: bool = True,
+        metrics: bool = False,
     ) -> None:
         self.response_id = response_id
+        self.metrics = metrics  # vLLM's per-request `metrics` on the final object
         self.created_at = created_at
         self.model = model
         self.request_fields = request_fields  # echoed in the response object
         self.stream = stream
-        self.output: list[MessageItem | ReasoningItem] = []
+        self.output: list[MessageItem | ReasoningItem | FunctionCallItem] = []
+        self._calls: dict[int, int] = {}  # call index -> output index
+        self._continued: set[int] = set()  # output indices of segments resumed after a call
+        self._interrupted: set[int] = set()  # output indices done early: a call came inside
+        self._call_errors: list[Any] = []
         self.result: ResponseObject | None = None  # set by `end`
         self._by_segment: dict[int, int] = {}  # segment index -> output index
         self._awaiting_phase: int | None = None  # output index of an answer not yet "done"
@@ -100,10 +118,19 @@ class ResponsesEncoder:
         """Choice `index`'s ops (a response has one choice)."""
         out: list[ServerSentEvent] = []
         for op in ops:
+            if op.call is not None:
+                self._call(op, out)
+                continue
             out_index = self._by_segment.get(op.segment)
-            if out_index is None:
+            if op.op != TEXT and out_index in self._interrupted:
+                continue  # its item was done when the call interrupted it; nothing followed
+            if out_index is None or (out_index != len(self.output) - 1 and op.op == TEXT):
+                # A new segment, or one that goes on after a call: a new item.
+                if out_index is not None:
+                    self._continued.add(len(self.output))
                 out_index = self._open(op.kind, op.segment, out)
             item = self.output[out_index]
+            assert not isinstance(item, FunctionCallItem)
             part = item.content[0]
             where = {"item_id": item.id, "output_index": out_index, "content_index": 0}
             answer = op.kind == ANSWER
@@ -126,8 +153,9 @@ class ResponsesEncoder:
                         **where,
                     )
                 continue
-            # The segment ended.
-            part.text = op.text
+            # The segment ended. (An item that continues a segment after a call holds only
+            # the text after the call.)
+            part.text = part.text.strip() if out_index in self._continued else op.text
             item.status = "completed" if op.complete else "incomplete"
             if isinstance(item, MessageItem):
                 item.answer = op.answer
@@ -149,6 +177,86 @@ class ResponsesEncoder:
             else:
                 self._item_done(out, out_index)
         return out
+
+    def _call(self, op: Op, out: list[ServerSentEvent]) -> None:
+        call = op.call
+        assert call is not None
+        if op.op == CALL_START:
+            out.extend(self._settle_phase("commentary"))
+            self._close_interrupted(out)
+            out_index = len(self.output)
+            self._calls[call.index] = out_index
+            item = FunctionCallItem(
+                id=f"fc_{self.response_id}_{out_index}",
+                status="in_progress",
+                call_id=call.id,
+                name=call.name or "",
+                arguments="",
+            )
+            self.output.append(item)
+            self._emit(
+                out,
+                OutputItemEvent,
+                type="response.output_item.added",
+                output_index=out_index,
+                item=item,
+            )
+            return
+        out_index = self._calls.get(call.index, -1)
+        started = self.output[out_index] if out_index >= 0 else None
+        if op.op == CALL_ARGS:
+            if isinstance(started, FunctionCallItem):
+                started.arguments += op.text
+                self._emit(
+                    out,
+                    FunctionCallArgumentsDelta,
+                    type="response.function_call_arguments.delta",
+                    item_id=started.id,
+                    output_index=out_index,
+                    delta=op.text,
+                )
+            return
+        if call.error is not None:
+            self._call_errors.append(call_error(call))
+        if isinstance(started, FunctionCallItem):
+            started.status = "completed" if call.error is None else "incomplete"
+            if call.error is None:
+                started.arguments = call.arguments
+            self._emit(
+                out,
+                FunctionCallArgumentsDone,
+                type="response.function_call_arguments.done",
+                item_id=started.id,
+                output_index=out_index,
+                name=started.name,
+                arguments=started.arguments,
+            )
+            self._item_done(out, out_index)
+
+    def _close_interrupted(self, out: list[ServerSentEvent]) -> None:
+        """A call inside a segment: the segment's item so far is done (the segment goes on in
+        a new item after the call)."""
+        if not self.output:
+            return
+        last = len(self.output) - 1
+        item = self.output[last]
+        if isinstance(item, FunctionCallItem) or item.status != "in_progress":
+            return
+        part = item.content[0]
+        where = {"item_id": item.id, "output_index": last, "content_index": 0}
+        item.status = "completed"
+        self._interrupted.add(last)
+        if isinstance(item, MessageItem):
+            item.phase = "commentary"  # the model went on: a call follows
+            self._emit(
+                out, OutputTextDone, type="response.output_text.done", text=part.text, **where
+            )
+        else:
+            self._emit(
+                out, ReasoningTextDone, type="response.reasoning_text.done", text=part.text, **where
+            )
+        self._emit(out, ContentPartEvent, type="response.content_part.done", part=part, **where)
+        self._item_done(out, last)
 
     def _item_done(self, out: list[ServerSentEvent], out_index: int) -> None:
         item = self.output[out_index]
@@ -222,8 +330,13 @@ class ResponsesEncoder:
         choice = summary.choices[0]
         status = "incomplete" if choice.finish_reason == "length" else "completed"
         usage = responses_usage(summary.usage) if summary.usage is not None else None
+        extra: dict[str, Any] = {}
+        if self._call_errors:
+            extra["tool_call_errors"] = self._call_errors
+        if self.metrics and summary.metrics is not None:
+            extra["metrics"] = summary.metrics
         final = self.response(
-            status, usage=usage, format_ok=choice.format_ok, timings=choice.timings
+            status, usage=usage, format_ok=choice.format_ok, timings=choice.timings, **extra
         )
         self.result = final
         name = "response.incomplete" if status == "incomplete" else "response.completed"
@@ -251,7 +364,10 @@ class ResponsesEncoder:
         usage: ResponsesUsage | None = None,
         format_ok: bool | None = None,
         timings: ChoiceTimings | None = None,
+        **extra: Any,
     ) -> ResponseObject:
+        fields: dict[str, Any] = {"parallel_tool_calls": False, "tool_choice": "none", "tools": []}
+        fields.update(self.request_fields)
         return ResponseObject(
             id=self.response_id,
             object="response",
@@ -259,15 +375,13 @@ class ResponsesEncoder:
             status=status,  # one of ResponseObject's statuses
             model=self.model,
             output=self.output,
-            parallel_tool_calls=False,
-            tool_choice="none",
-            tools=[],
             incomplete_details={"reason": "max_output_tokens"} if status == "incomplete" else None,
             error=None,
             usage=usage,
             format_ok=format_ok,
             timings=timings,
-            **self.request_fields,
+            **fields,
+            **extra,
         )
 
 

@@ -23,8 +23,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
+
+from server.responses.protocol import (
+    FunctionCallArgumentsDelta,
+    FunctionCallArgumentsDone,
+    FunctionCallInput,
+    FunctionCallItem,
+    FunctionCallOutputInput,
+    ReasoningInput,
+    ResponsesFunctionTool,
+    ResponsesToolChoice,
+)
+from server.structured.protocol import ResponseFormat
+from server.tools.protocol import (
+    FunctionTool,
+    MessageToolCall,
+    SegmentRef,
+    ToolCallChunk,
+    ToolCallError,
+    ToolChoice,
+)
 
 MAX_N = 16
 MAX_STOP = 16
@@ -44,16 +72,30 @@ class _Strict(BaseModel):
 class TextPart(_Strict):
     type: Literal["text", "input_text", "output_text"]
     text: str
+    # An `output_text` part sent back from a Responses output item carries these; ignored.
+    annotations: list[Any] | None = None
+    logprobs: list[Any] | None = None
 
 
 # Roles whose messages must carry content (as OpenAI requires); an assistant message may have
 # none (OpenAI's tool-call turns), and an unknown role is reported as such by the route.
-_CONTENT_REQUIRED = frozenset({"system", "developer", "user"})
+_CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
+
+
+class EchoedAnswer(BaseModel):
+    """An element of `answers` sent back from an earlier response: only its text matters."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str
 
 
 class ChatMessage(BaseModel):
-    """A message of the conversation. Fields other than role/content/name (e.g. `reasoning` or
-    `answers` echoed back from an earlier response) are ignored: history is replayed as text."""
+    """A message of the conversation. An assistant message echoed back from an earlier response
+    may carry its `reasoning` (or `reasoning_content`), `answers`, `segments` and `tool_calls`:
+    they are replayed in the prompt in the order the model wrote them
+    (`server.tools.history`). A `tool` message carries a call's result (`tool_call_id`). Other
+    fields are ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -61,6 +103,12 @@ class ChatMessage(BaseModel):
     # validate_default: an omitted content is checked like an explicit null.
     content: str | list[TextPart] | None = Field(default=None, validate_default=True)
     name: str | None = None
+    tool_calls: list[MessageToolCall] | None = None
+    tool_call_id: str | None = None
+    reasoning: str | None = None
+    reasoning_content: str | None = None
+    answers: list[EchoedAnswer] | None = None
+    segments: list[SegmentRef] | None = None
 
     @field_validator("content")
     @classmethod
@@ -123,10 +171,13 @@ class ChatTemplateKwargs(_Strict):
 class ChatCompletionRequest(_Strict):
     """`POST /v1/chat/completions`. Supported: the fields below.
 
+    Function calling: `tools`, `tool_choice`, `parallel_tool_calls` (`server.tools`);
+    `response_format` constrains the final answer (`server.structured`).
+
     Accepted but without effect when left at their neutral value (so clients that always send
     them still work), rejected otherwise: `frequency_penalty`/`presence_penalty` (0),
-    `logprobs` (false), `store` (false), `metadata`, `service_tier`, `parallel_tool_calls`.
-    Everything else (tools, response_format, logit_bias, ...) is rejected with 400.
+    `logprobs` (false), `store` (false), `metadata`, `service_tier`.
+    Everything else (logit_bias, ...) is rejected with 400.
     """
 
     model: str | None = None
@@ -149,6 +200,11 @@ class ChatCompletionRequest(_Strict):
     include_reasoning: bool | None = None
     chat_template_kwargs: ChatTemplateKwargs | None = None
     thinking_token_budget: _Tokens | None = None
+    # Function calling and the final answer's format.
+    tools: list[FunctionTool] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: Annotated[ResponseFormat, Field(discriminator="type")] | None = None
     # Neutral-only fields (see the docstring).
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
@@ -156,7 +212,6 @@ class ChatCompletionRequest(_Strict):
     store: Literal[False] | None = None
     metadata: dict[str, str] | None = None
     service_tier: str | None = None
-    parallel_tool_calls: bool | None = None
 
     @field_validator("stop")
     @classmethod
@@ -245,6 +300,22 @@ class ChoiceTimings(BaseModel):
     forced: list[ForcedClose] = Field(default_factory=list)
 
 
+class RequestMetrics(BaseModel):
+    """vLLM's per-request `metrics` object, same field names and meanings (with
+    --per-request-metrics; for n=1). time_to_first_token_ms: scheduling to the first token
+    (from the request's arrival when the engine's own timestamps are not at hand, in gateway
+    mode); generation_time_ms: first to last token; queue_time_ms: waiting to be scheduled
+    (engine only); mean_itl_ms: the mean time between tokens after the first;
+    tokens_per_second: completion tokens over scheduling to the last token. Fields that cannot
+    be known are left out."""
+
+    time_to_first_token_ms: float | None = None
+    generation_time_ms: float | None = None
+    queue_time_ms: float | None = None
+    mean_itl_ms: float | None = None
+    tokens_per_second: float | None = None
+
+
 class CompletionTokensDetails(BaseModel):
     reasoning_tokens: int
 
@@ -257,15 +328,21 @@ class Usage(BaseModel):
 
 
 class AssistantMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")  # reasoning_content, when the flag asks for it
+    # Extra fields, present only when they apply: reasoning_content (when the flag asks for
+    # it); with tools: tool_calls, tool_call_errors (our extension) and segments (ours).
+    model_config = ConfigDict(extra="allow")
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None  # None only for a turn of tool calls without answer text
     reasoning: str | None = None
     answers: list[AnswerInfo] = Field(default_factory=list)
 
 
 class ChatChoice(BaseModel):
+    # Extra, only when it applies: response_format_error (the final answer does not follow
+    # the request's schema; `server.structured.final`).
+    model_config = ConfigDict(extra="allow")
+
     index: int
     message: AssistantMessage
     logprobs: None = None
@@ -275,6 +352,8 @@ class ChatChoice(BaseModel):
 
 
 class ChatCompletion(BaseModel):
+    model_config = ConfigDict(extra="allow")  # metrics, with --per-request-metrics
+
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -291,6 +370,8 @@ class ChunkDelta(BaseModel):
     reasoning: str | None = None
     reasoning_content: str | None = None
     answer_complete: AnswerInfo | None = None
+    tool_calls: list[ToolCallChunk] | None = None
+    tool_call_error: ToolCallError | None = None  # our extension: a call that is not valid
 
 
 class ChunkChoice(BaseModel):
@@ -301,6 +382,8 @@ class ChunkChoice(BaseModel):
     logprobs: None = None
     finish_reason: str | None = None
     timings: ChoiceTimings | None = None  # on the chunk with the choice's finish_reason
+    # On that chunk too: what is wrong with the final answer given `response_format` (ours).
+    response_format_error: str | None = None
 
 
 class ChatCompletionChunk(BaseModel):
@@ -312,6 +395,7 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
+    metrics: RequestMetrics | None = None  # on the usage chunk, with --per-request-metrics
 
 
 # -- models, errors -----------------------------------------------------------------------------
@@ -362,6 +446,23 @@ class InputMessage(BaseModel):
         return "".join(part.text for part in self.content)
 
 
+def _item_type(value: Any) -> str:
+    kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", "")
+    # Tags in brackets: `server.errors` leaves them out of the field path it reports.
+    return f"item[{kind}]"
+
+
+# An `input` item: a message (type "message" or omitted), a reasoning item, a function call
+# sent back, or a call's output.
+InputItem = Annotated[
+    Annotated[InputMessage, Tag("item[message]")]
+    | Annotated[ReasoningInput, Tag("item[reasoning]")]
+    | Annotated[FunctionCallInput, Tag("item[function_call]")]
+    | Annotated[FunctionCallOutputInput, Tag("item[function_call_output]")],
+    Discriminator(_item_type),
+]
+
+
 class ResponsesReasoning(_Strict):
     """OpenAI's Responses `reasoning`: `effort` is honoured (a total think cap)."""
 
@@ -370,15 +471,17 @@ class ResponsesReasoning(_Strict):
 
 
 class ResponsesRequest(_Strict):
-    """`POST /v1/responses`. Supported: model, input (a string or a list of messages),
-    instructions (the system prompt), max_output_tokens, temperature, top_p, seed, stream, user,
-    enforce_format, reasoning.effort and reasoning_budget (see `server.reasoning_fields`).
-    Neutral-only: store (false), metadata, parallel_tool_calls, service_tier, reasoning.summary
-    ("auto" or null: no summaries are written, the think text itself is the reasoning item),
-    truncation ("disabled"). Anything else, e.g. tools or previous_response_id, is rejected."""
+    """`POST /v1/responses`. Supported: model, input (a string or a list of items: messages,
+    reasoning items, function calls and their outputs), instructions (the system prompt),
+    max_output_tokens, temperature, top_p, seed, stream, user, enforce_format, tools
+    (`function` tools), tool_choice, parallel_tool_calls, reasoning.effort and reasoning_budget
+    (see `server.reasoning_fields`). Neutral-only: store (false), metadata, service_tier,
+    reasoning.summary ("auto" or null: no summaries are written, the think text itself is the
+    reasoning item), truncation ("disabled"). Anything else, e.g. previous_response_id, is
+    rejected."""
 
     model: str | None = None
-    input: str | Annotated[list[InputMessage], Field(min_length=1)]
+    input: str | Annotated[list[InputItem], Field(min_length=1)]
     instructions: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -390,6 +493,8 @@ class ResponsesRequest(_Strict):
     store: Literal[False] | None = None
     metadata: dict[str, str] | None = None
     parallel_tool_calls: bool | None = None
+    tools: list[ResponsesFunctionTool] | None = None
+    tool_choice: ResponsesToolChoice | None = None
     service_tier: str | None = None
     reasoning: ResponsesReasoning | None = None
     reasoning_budget: ReasoningBudgetField | None = None
@@ -440,14 +545,16 @@ class ResponsesUsage(BaseModel):
 
 
 class ResponseObject(BaseModel):
+    model_config = ConfigDict(extra="allow")  # metrics, on the final object
+
     id: str
     object: Literal["response"] = "response"
     created_at: int
     status: Literal["in_progress", "completed", "incomplete", "failed"]
     model: str
-    output: list[MessageItem | ReasoningItem]
+    output: list[MessageItem | ReasoningItem | FunctionCallItem]
     parallel_tool_calls: bool = False
-    tool_choice: Literal["none"] = "none"
+    tool_choice: str | dict[str, Any] = "none"
     tools: list[Any] = Field(default_factory=list)
     incomplete_details: dict[str, str] | None = None
     error: dict[str, Any] | None = None
@@ -476,7 +583,7 @@ class OutputItemEvent(BaseModel):
     """response.output_item.added / .done."""
 
     output_index: int
-    item: MessageItem | ReasoningItem
+    item: MessageItem | ReasoningItem | FunctionCallItem
     type: str
     sequence_number: int
 
@@ -550,5 +657,7 @@ ResponsesEvent = (
     | ReasoningTextDelta
     | OutputTextDone
     | ReasoningTextDone
+    | FunctionCallArgumentsDelta
+    | FunctionCallArgumentsDone
     | ErrorEvent
 )

@@ -24,7 +24,7 @@ from typing import Any
 
 from sse_starlette import ServerSentEvent
 
-from parsing import ANSWER, DELTA, THINK, Format, StreamParser
+from parsing import ANSWER, DELTA, THINK, TOOL_CALL, Format, StreamParser
 from server.errors import APIError, stream_error_payload
 from server.schemas import (
     AnswerInfo,
@@ -34,14 +34,24 @@ from server.schemas import (
     ChunkDelta,
     CompletionTokensDetails,
     ForcedClose,
+    RequestMetrics,
     SegmentTiming,
     Usage,
 )
+from server.structured.final import FinalAnswerCheck
+from server.tools import calls as call_updates
+from server.tools.calls import CallInfo, CallParsing, CallTracker
+from server.tools.protocol import ToolCallChunk, ToolCallChunkFunction, ToolCallError
 
 SEPARATOR = "\n\n"  # between successive answers in `content` (and thinking segments in `reasoning`)
 
 TEXT = "text"
 END = "end"
+# Tool calls (only for requests with tools): a call the client should make began (id and name
+# known), more of its arguments, and its end (`Op.call.error` set when it is not a valid call).
+CALL_START = "call_start"
+CALL_ARGS = "call_args"
+CALL_END = "call_end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,8 @@ class Op:
     END: segment `segment` finished with stripped `text`; for answers `answer` is its
         `AnswerInfo` (index among answers, text, elapsed_ms, first_token_offset,
         token_offset, complete, forced).
+    CALL_START / CALL_ARGS / CALL_END: tool call `segment` (its index among the choice's calls,
+        kind "tool_call"); `call` is the call as known so far, `text` the new argument text.
     """
 
     op: str
@@ -62,6 +74,14 @@ class Op:
     prefix: str = ""
     complete: bool = False
     answer: AnswerInfo | None = None
+    call: CallInfo | None = None
+
+
+_CALL_OPS = {
+    call_updates.START: CALL_START,
+    call_updates.ARGS: CALL_ARGS,
+    call_updates.END: CALL_END,
+}
 
 
 class ChoiceShaper:
@@ -84,18 +104,39 @@ class ChoiceShaper:
         "answer_tokens",
         "answers",
         "completion_tokens",
+        "final_check",
+        "final_error",
         "finish_reason",
         "first_answer_at",
         "first_token_at",
         "forced",
+        "last_token_at",
         "parser",
+        "parts",
         "segment_tokens",
         "t0",
         "think_tokens",
+        "tracker",
     )
 
-    def __init__(self, format: Format | str, t0: float) -> None:
-        self.parser = StreamParser(format)
+    def __init__(
+        self,
+        format: Format | str,
+        t0: float,
+        calls: CallParsing | None = None,
+        final_check: FinalAnswerCheck | None = None,
+    ) -> None:
+        self.parser = StreamParser(format, tool_calls=calls.syntax if calls else None)
+        # `response_format`: what is wrong with the final answer, once the choice has ended
+        # (None when it follows the schema, or when there is no schema). A turn that ends with
+        # calls has no final answer yet, and is not checked.
+        self.final_check = final_check
+        self.final_error: str | None = None
+        # Tool calls of a request with tools; then `parts` also keeps what was written, in
+        # order: [kind, text, segment index] runs of thinking and answers (a call inside a
+        # segment splits it in two runs) and [TOOL_CALL, call id, call index] entries.
+        self.tracker = CallTracker(calls) if calls is not None else None
+        self.parts: list[list[Any]] = []
         self.t0 = t0
         self.completion_tokens = 0
         self.think_tokens = 0
@@ -103,6 +144,7 @@ class ChoiceShaper:
         self.answers: list[AnswerInfo] = []
         self.answer_times: list[float] = []  # `now` of each answer's completion
         self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
         self.first_answer_at: float | None = None  # first answer *text* sent
         self.finish_reason: str | None = None
         self._unattributed = 0  # tokens that produced no event yet (tags, held-back text)
@@ -126,6 +168,7 @@ class ChoiceShaper:
         self._tokens_before = self.completion_tokens
         if num_tokens:
             self.completion_tokens += num_tokens
+            self.last_token_at = now
             if self.first_token_at is None:
                 self.first_token_at = now
         events = self.parser.feed(text) if text else None
@@ -136,11 +179,13 @@ class ChoiceShaper:
         # nothing (an opening tag, a held-back "</") go with them, to the segment they opened.
         tokens = num_tokens + self._unattributed
         self._unattributed = 0
-        if events[0].kind == THINK:
+        kind = events[0].kind
+        if kind == THINK:
             self.think_tokens += tokens
         else:
-            self.answer_tokens += tokens
-        self._add_segment_tokens(events[0].index, tokens)
+            self.answer_tokens += tokens  # answers and tool calls: what is not thinking
+        if kind != TOOL_CALL:
+            self._add_segment_tokens(events[0].index, tokens)
         return self._ops(events, now)
 
     def _add_segment_tokens(self, index: int, tokens: int) -> None:
@@ -173,7 +218,7 @@ class ChoiceShaper:
         """Whether tags may be inserted now: nothing is held back that could be half a tag
         (forcing `</think>` after a held-back `</thi` would turn that into text), and an open
         think segment has some text (closing it empty would break the format)."""
-        if self.finish_reason is not None or self.parser.pending:
+        if self.finish_reason is not None or self.parser.pending or self.parser.in_tool_call:
             return False
         return self.parser.open_kind != THINK or self._open == self._ended
 
@@ -240,12 +285,21 @@ class ChoiceShaper:
             elif self.segment_tokens:
                 self.segment_tokens[-1] += self._unattributed
             self._unattributed = 0
-        return self._ops(events, now) if events else []
+        ops = self._ops(events, now) if events else []
+        if finish_reason == "stop" and self.tracker is not None and self.tracker.valid_calls():
+            self.finish_reason = "tool_calls"  # OpenAI's finish reason of a turn with calls
+        if self.final_check is not None and self.finish_reason != "tool_calls":
+            final = self.answers[-1].text if self.answers else None
+            self.final_error = self.final_check.problem(final)
+        return ops
 
     def _ops(self, events: list[Any], now: float) -> list[Op]:
         out: list[Op] = []
         for event in events:
             kind = event.kind
+            if kind == TOOL_CALL:
+                self._call_op(event, out)
+                continue
             if event.type == DELTA:
                 text = event.text
                 body = text.rstrip()
@@ -263,8 +317,15 @@ class ChoiceShaper:
                         self._answer_start = (event.index, self._tokens_before)
                         if self.first_answer_at is None:
                             self.first_answer_at = now
-                out.append(Op(TEXT, kind, event.index, self._ws + body, prefix))
+                piece = self._ws + body
+                out.append(Op(TEXT, kind, event.index, piece, prefix))
                 self._ws = text[len(body) :]
+                if self.tracker is not None:
+                    parts = self.parts
+                    if parts and parts[-1][0] == kind and parts[-1][2] == event.index:
+                        parts[-1][1] += piece
+                    else:
+                        parts.append([kind, piece, event.index])
             else:
                 self._open = -1
                 self._ws = ""
@@ -289,6 +350,19 @@ class ChoiceShaper:
                     self.answer_times.append(now)
                 out.append(Op(END, kind, event.index, event.text, "", event.complete, answer))
         return out
+
+    def _call_op(self, event: Any, out: list[Op]) -> None:
+        if self.tracker is None:
+            return
+        update = self.tracker.event(event)
+        if update is None:
+            return
+        call = update.call
+        if update.what == call_updates.START:
+            self.parts.append([TOOL_CALL, call.id, call.index])
+        elif update.what == call_updates.END and call.tool_call_index is None:
+            self.parts.append([TOOL_CALL, call.id, call.index])  # reported at its end only
+        out.append(Op(_CALL_OPS[update.what], TOOL_CALL, call.index, update.text, call=call))
 
     @property
     def closed(self) -> bool:
@@ -331,9 +405,17 @@ class RunSummary:
     outcome: str
     usage: Usage | None = None
     choices: tuple[ChoiceResult, ...] = ()
+    metrics: RequestMetrics | None = None  # vLLM's per-request figures (n=1)
 
 
-def summarize(outcome: str, prompt_tokens: int, shapers: list[ChoiceShaper]) -> RunSummary:
+def summarize(
+    outcome: str,
+    prompt_tokens: int,
+    shapers: list[ChoiceShaper],
+    engine_stats: Any = None,
+) -> RunSummary:
+    """`engine_stats`: the engine's timestamps of the request (vLLM's RequestStateStats), when
+    it ran in-process."""
     return RunSummary(
         outcome,
         chat_usage(prompt_tokens, shapers),
@@ -341,7 +423,42 @@ def summarize(outcome: str, prompt_tokens: int, shapers: list[ChoiceShaper]) -> 
             ChoiceResult(i, s.finish_reason, s.closed and s.format_ok(), s.timings(i))
             for i, s in enumerate(shapers)
         ),
+        request_metrics(shapers[0], engine_stats) if len(shapers) == 1 else None,
     )
+
+
+def request_metrics(shaper: ChoiceShaper, engine_stats: Any = None) -> RequestMetrics:
+    """vLLM's per-request figures of a one-choice run (see `RequestMetrics`)."""
+    first, last, t0 = shaper.first_token_at, shaper.last_token_at, shaper.t0
+    tokens = shaper.completion_tokens
+    queue_ms = ttft_ms = None
+    scheduled, queued = (
+        (getattr(engine_stats, "scheduled_ts", 0.0), getattr(engine_stats, "queued_ts", 0.0))
+        if engine_stats is not None
+        else (0.0, 0.0)
+    )
+    engine_first = getattr(engine_stats, "first_token_ts", 0.0) if engine_stats else 0.0
+    if queued > 0 and scheduled > 0:
+        queue_ms = (scheduled - queued) * 1000.0
+    if scheduled > 0 and engine_first > 0:
+        ttft_ms = (engine_first - scheduled) * 1000.0
+    elif first is not None:
+        ttft_ms = (first - t0) * 1000.0
+    # Only what is known is set: a stream chunk (dumped with exclude_unset) leaves out the rest.
+    known: dict[str, float] = {}
+    if queue_ms is not None:
+        known["queue_time_ms"] = round(queue_ms, 3)
+    if ttft_ms is not None:
+        known["time_to_first_token_ms"] = round(ttft_ms, 3)
+    if first is not None and last is not None:
+        generation_ms = (last - first) * 1000.0
+        known["generation_time_ms"] = round(generation_ms, 3)
+        if tokens > 1:
+            known["mean_itl_ms"] = round(generation_ms / (tokens - 1), 3)
+        inference_ms = generation_ms + (ttft_ms or 0.0)
+        if inference_ms > 0:
+            known["tokens_per_second"] = round(tokens / inference_ms * 1000.0, 3)
+    return RequestMetrics(**known)
 
 
 def chat_usage(prompt_tokens: int, shapers: list[ChoiceShaper]) -> Usage:
@@ -391,9 +508,11 @@ class ChatEncoder:
         "_exclude_reasoning",
         "_id",
         "_include_usage",
+        "_metrics",
         "_model",
         "_n",
         "_reasoning_content",
+        "_shapers",
     )
 
     def __init__(
@@ -406,8 +525,14 @@ class ChatEncoder:
         *,
         n: int = 1,
         include_usage: bool = False,
+        shapers: list[ChoiceShaper] | None = None,
+        metrics: bool = False,
     ) -> None:
         self._id = completion_id
+        self._metrics = metrics  # vLLM's per-request `metrics` on the usage chunk
+        # The run's shapers, when the finish chunks report what they found at the end
+        # (`response_format_error`).
+        self._shapers = shapers
         self._created = created
         self._model = model
         self._n = n
@@ -417,8 +542,15 @@ class ChatEncoder:
         # counted) but not sent.
         self._exclude_reasoning = exclude_reasoning
 
-    def _event(self, choices: list[ChunkChoice], usage: Usage | None = None) -> ServerSentEvent:
+    def _event(
+        self,
+        choices: list[ChunkChoice],
+        usage: Usage | None = None,
+        metrics: RequestMetrics | None = None,
+    ) -> ServerSentEvent:
         fields: dict[str, Any] = {"usage": usage} if usage is not None else {}
+        if metrics is not None:
+            fields["metrics"] = metrics
         chunk = ChatCompletionChunk(
             id=self._id,
             object="chat.completion.chunk",
@@ -437,6 +569,10 @@ class ChatEncoder:
         timings: ChoiceTimings | None = None,
     ) -> ServerSentEvent:
         fields: dict[str, Any] = {"timings": timings} if timings is not None else {}
+        if finish_reason is not None and self._shapers is not None:
+            error = self._shapers[index].final_error
+            if error is not None:
+                fields["response_format_error"] = error
         choice = ChunkChoice(
             index=index, delta=delta, logprobs=None, finish_reason=finish_reason, **fields
         )
@@ -449,6 +585,11 @@ class ChatEncoder:
     def ops(self, index: int, ops: list[Op]) -> list[ServerSentEvent]:
         events = []
         for op in ops:
+            if op.call is not None:
+                delta = _call_delta(op)
+                if delta is not None:
+                    events.append(self._chunk(index, delta))
+                continue
             if op.op == TEXT:
                 text = op.prefix + op.text if op.prefix else op.text
                 if op.kind == ANSWER:
@@ -467,15 +608,50 @@ class ChatEncoder:
     def finish(
         self, index: int, finish_reason: str, timings: ChoiceTimings | None = None
     ) -> list[ServerSentEvent]:
-        """The choice's last chunk; it carries the choice's `timings`."""
+        """The choice's last chunk; it carries the choice's `timings`. (A choice whose
+        calls the client should make finishes with "tool_calls".)"""
         return [self._chunk(index, ChunkDelta(), finish_reason, timings)]
 
     def end(self, summary: RunSummary) -> list[ServerSentEvent]:
         """The usage chunk (when the request asked for it), then `[DONE]`."""
         if self._include_usage and summary.usage is not None:
-            return [self._event([], summary.usage), done()]
+            metrics = summary.metrics if self._metrics else None
+            return [self._event([], summary.usage, metrics), done()]
         return [done()]
 
     def error(self, error: APIError) -> list[ServerSentEvent]:
         """A stream that failed after it started ends with the error, then `[DONE]`."""
         return [sse(stream_error_payload(error)), done()]
+
+
+def call_error(call: CallInfo) -> ToolCallError:
+    """The error report of a call that is not a valid call."""
+    return ToolCallError(
+        index=call.index,
+        tool_call_index=call.tool_call_index,
+        id=call.id,
+        name=call.name,
+        message=call.error or "",
+        text=call.text,
+    )
+
+
+def _call_delta(op: Op) -> ChunkDelta | None:
+    """The delta of a call op: OpenAI's chunking (id, type and name with empty arguments
+    first, then argument fragments), and our error report at the end of an invalid call."""
+    call = op.call
+    assert call is not None
+    if op.op == CALL_START:
+        assert call.tool_call_index is not None
+        function = ToolCallChunkFunction(name=call.name, arguments="")
+        chunk = ToolCallChunk(
+            index=call.tool_call_index, id=call.id, type="function", function=function
+        )
+        return ChunkDelta(tool_calls=[chunk])
+    if op.op == CALL_ARGS:
+        assert call.tool_call_index is not None
+        fragment = ToolCallChunkFunction(arguments=op.text)
+        return ChunkDelta(tool_calls=[ToolCallChunk(index=call.tool_call_index, function=fragment)])
+    if call.error is not None:
+        return ChunkDelta(tool_call_error=call_error(call))
+    return None

@@ -21,6 +21,8 @@ from server.middleware import AccessRecord
 from server.prompting import system_prompt_for
 from server.shaping import RunSummary
 from server.streams import Admission, ClientGone, GenerationStream, until_disconnect
+from server.structured.final import FinalAnswerCheck
+from server.tools.calls import CallParsing
 
 log = logging.getLogger("server")
 
@@ -52,6 +54,8 @@ class AppState:
         params: GenerationParams,
         access: AccessRecord,
         budget: ReasoningBudget = NO_BUDGET,
+        calls: CallParsing | None = None,
+        final_check: FinalAnswerCheck | None = None,
     ) -> Run:
         """Admit (or 429) and submit a request; the returned run owns the admission slot."""
         if self.engine_dead:
@@ -66,6 +70,8 @@ class AppState:
             access.request_id,
             access.t0,
             budget,
+            calls,
+            final_check,
         )
         try:
             await run.start()
@@ -81,6 +87,8 @@ class AppState:
         messages: list[Message],
         params: GenerationParams,
         budget: ReasoningBudget = NO_BUDGET,
+        calls: CallParsing | None = None,
+        final_check: FinalAnswerCheck | None = None,
     ) -> Run:
         """`start_run`, abandoned if the client disconnects first (raises `ClientGone`).
 
@@ -89,7 +97,9 @@ class AppState:
         Cancelling the submission aborts the engine request.
         """
         try:
-            return await until_disconnect(request, self.start_run(messages, params, access, budget))
+            return await until_disconnect(
+                request, self.start_run(messages, params, access, budget, calls, final_check)
+            )
         except ClientGone:
             access.run = RunSummary("client_disconnected")
             raise

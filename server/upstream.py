@@ -14,6 +14,11 @@ the same events either way. Details:
     `reasoning_content`), that text is wrapped back into think tags before parsing.
   - `enforce_format` is forwarded as vLLM's `structured_outputs: {"regex": ...}`.
   - Upstream 4xx errors caused by the request are passed on; anything else is a 502.
+  - Tools: the server lists them in the system prompt and reads calls from the text, so any
+    upstream works. With --upstream-tools the request's tools go to the upstream instead; the
+    `tool_calls` deltas it returns are written back into the model's call syntax
+    (`<tool_call>{"name": ..., "arguments": ...}</tool_call>`), so the same parser turns them
+    into the same events as text the model wrote itself.
   - A continuation (a reasoning budget's forced close) sends the reply so far as a last
     assistant message with vLLM's `continue_final_message: true, add_generation_prompt:
     false`: gateway budgets need an upstream that supports those (vLLM does).
@@ -30,7 +35,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from parsing import get_format
+from parsing import ToolCallSyntax, get_format, get_tool_call_syntax
 from server.backend import GenerationParams, Message, Piece
 from server.config import Settings
 from server.errors import APIError
@@ -69,12 +74,17 @@ class UpstreamGeneration:
     which makes a vLLM upstream abort the request."""
 
     def __init__(
-        self, response: httpx.Response, think_tags: tuple[str, str] | None, n: int
+        self,
+        response: httpx.Response,
+        think_tags: tuple[str, str] | None,
+        n: int,
+        syntax: ToolCallSyntax | None = None,
     ) -> None:
         self.prompt_tokens = 0  # known when the upstream's usage chunk arrives
         self._response = response
         self._think_tags = think_tags
         self._n = n
+        self._calls = [_CallWriter(syntax) for _ in range(n)] if syntax is not None else None
 
     async def __aiter__(self) -> AsyncIterator[list[Piece]]:
         counted = [0] * self._n
@@ -136,15 +146,60 @@ class UpstreamGeneration:
             if in_think[index] and content:
                 text += closer
                 in_think[index] = False
-        text += content
-        tokens = 1 if (content or reasoning) else 0
         finish = choice.get("finish_reason")
+        calls = delta.get("tool_calls")
+        writer = self._calls[index] if self._calls is not None else None
+        if writer is not None:
+            if content:
+                text += writer.close()  # text after a call: the call is over
+            text += content
+            if calls:
+                text += writer.write(calls)
+            if finish is not None:
+                text += writer.close()
+        else:
+            text += content
+        tokens = 1 if (content or reasoning or calls) else 0
         if not text and finish is None:
             return None
         return Piece(index, text, tokens, finish)
 
     async def aclose(self) -> None:
         await self._response.aclose()
+
+
+class _CallWriter:
+    """One choice's upstream `tool_calls` deltas, written back as call syntax text."""
+
+    def __init__(self, syntax: ToolCallSyntax) -> None:
+        self.syntax = syntax
+        self._open: int | None = None  # the upstream index of the call being written
+        self._args = False  # it has argument text
+
+    def write(self, calls: list[dict[str, Any]]) -> str:
+        out = []
+        for call in calls:
+            index = call.get("index", 0)
+            function = call.get("function") or {}
+            if index != self._open and function.get("name"):
+                out.append(self.close())
+                keys = self.syntax
+                out.append(
+                    f"{keys.open}{{{json.dumps(keys.name_key)}: {json.dumps(function['name'])}, "
+                    f"{json.dumps(keys.arguments_key)}: "
+                )
+                self._open, self._args = index, False
+            fragment = function.get("arguments") or ""
+            if fragment and self._open is not None:
+                out.append(fragment)
+                self._args = True
+        return "".join(out)
+
+    def close(self) -> str:
+        if self._open is None:
+            return ""
+        self._open = None
+        return ("" if self._args else "{}") + "}" + self.syntax.close
 
 
 class UpstreamBackend:
@@ -157,6 +212,7 @@ class UpstreamBackend:
         self.upstream_model = settings.upstream_model or ""
         self.max_model_len: int | None = None
         fmt = get_format(settings.format)
+        self._syntax = get_tool_call_syntax(settings.tool_call_syntax)
         self._think_tags = (
             (fmt.think_open, fmt.think_close) if fmt.think_open and fmt.think_close else None
         )
@@ -220,6 +276,9 @@ class UpstreamBackend:
     def is_dead(self) -> bool:
         return False  # an unreachable upstream is a 502 per request; it may come back
 
+    def schema_problem(self, schema: dict[str, Any]) -> str | None:
+        return None  # the upstream checks the grammar it is sent (a 400 passed on)
+
     async def generate(
         self,
         messages: list[Message],
@@ -243,7 +302,11 @@ class UpstreamBackend:
             "stop": list(params.stop) or None,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
-        if params.regex:
+        if params.tools:
+            body.update(params.tools)
+        if params.structural_tag:
+            body["structured_outputs"] = {"structural_tag": params.structural_tag}
+        elif params.regex:
             body["structured_outputs"] = {"regex": params.regex}
         if prefix:
             chat.append({"role": "assistant", "content": prefix})
@@ -280,4 +343,5 @@ class UpstreamBackend:
                 f"upstream answered with Content-Type {content_type!r}, not an event stream",
                 code="upstream_error",
             )
-        return UpstreamGeneration(response, self._think_tags, params.n)
+        syntax = self._syntax if params.tools else None
+        return UpstreamGeneration(response, self._think_tags, params.n, syntax)

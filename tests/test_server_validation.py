@@ -90,7 +90,7 @@ def user(text: str = "Hi") -> list[dict[str, str]]:
         ({"messages": []}, "at least 1", "messages"),
         ({"model": None}, "field required", "messages"),
         ({"messages": user(), "n": 0}, "greater than or equal to 1", "n"),
-        ({"messages": user(), "tools": [{"type": "function"}]}, "unsupported field", "tools"),
+        ({"messages": user(), "tools": [{"type": "function"}]}, "required", "tools.0.function"),
         ({"messages": user(), "frequency_penalty": 0.5}, "", "frequency_penalty"),
         ({"messages": user(), "stop": [""]}, "non-empty", "stop"),
         (
@@ -177,10 +177,10 @@ def test_oversized_body_is_413(client: TestClient) -> None:
 
 def test_responses_api_rejects_what_it_does_not_support(client: TestClient) -> None:
     assert_error(
-        post(client, "/v1/responses", {"input": "hi", "tools": []}),
+        post(client, "/v1/responses", {"input": "hi", "previous_response_id": "resp_1"}),
         400,
         mentions="unsupported field",
-        param="tools",
+        param="previous_response_id",
     )
     assert_error(post(client, "/v1/responses", {"input": []}), 400, param="input")
     assert_error(
