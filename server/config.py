@@ -63,6 +63,7 @@ Switch = Annotated[bool, BeforeValidator(_switch)]
 # - gpu_memory_utilization / kv_cache_memory_bytes: on CPU, with neither set, the KV cache gets
 #   2 GiB (`server.engine.CPU_DEFAULT_KV_CACHE_BYTES`), because vLLM's default share (0.92 of
 #   host RAM there) fails to start on most hosts.
+# - distributed_executor_backend: on CPU with one worker, `server.engine.CPU_DEFAULT_EXECUTOR`.
 ENGINE_ARGS: dict[str, str] = {
     "max_model_len": "(default: the model's)",
     "max_num_seqs": "",
@@ -71,7 +72,9 @@ ENGINE_ARGS: dict[str, str] = {
     "tensor_parallel_size": "",
     "pipeline_parallel_size": "",
     "data_parallel_size": "",
-    "distributed_executor_backend": "",
+    "distributed_executor_backend": "Default here on CPU with one worker: uni (the model runs "
+    "in the engine-core process; vLLM's CPU default mp gives it a worker process and all cores "
+    "but one, the other left to a polling engine core).",
     "dtype": "(default: auto)",
     "gpu_memory_utilization": "On CPU: a share of node RAM.",
     "kv_cache_memory_bytes": "Default on CPU without --gpu-memory-utilization: 2 GiB.",

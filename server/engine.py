@@ -27,6 +27,12 @@ from server.startup import StartupError
 log = logging.getLogger("server")
 
 CPU_DEFAULT_KV_CACHE_BYTES = 2 << 30
+# The executor on CPU (one worker): `uni` runs the model in vLLM's engine-core process, on
+# all cores but one (`cpu_engine_environment`). vLLM's own CPU default, `mp`, runs it in a
+# worker process of its own on all cores but one and leaves that one to the engine core, which
+# polls the worker without sleeping: one busy process more for the same compute
+# (docs/performance.md has the measurements).
+CPU_DEFAULT_EXECUTOR = "uni"
 WARM_UP_TIMEOUT_S = 180.0
 # Prompts shorter than this are tokenized on the event loop: that takes well under a
 # millisecond, less than the hop to a worker thread; longer ones go to a thread so they cannot
@@ -61,10 +67,39 @@ def engine_kwargs(settings: Settings, on_cpu: bool) -> dict[str, Any]:
     if on_cpu and "kv_cache_memory_bytes" not in kwargs and "gpu_memory_utilization" not in kwargs:
         # vLLM's default share (0.92 of node RAM on CPU) fails to start on most hosts.
         kwargs["kv_cache_memory_bytes"] = CPU_DEFAULT_KV_CACHE_BYTES
+    if on_cpu and "distributed_executor_backend" not in kwargs and _one_worker(kwargs):
+        # The model runs in the engine-core process (see `CPU_DEFAULT_EXECUTOR`).
+        kwargs["distributed_executor_backend"] = CPU_DEFAULT_EXECUTOR
     # Engine metrics (vllm:*) land in prometheus_client's default registry, which /metrics
     # serves beside ours.
     kwargs["disable_log_stats"] = False
     return kwargs
+
+
+def _one_worker(kwargs: dict[str, Any]) -> bool:
+    return all(
+        kwargs.get(k, 1) == 1
+        for k in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size")
+    )
+
+
+def cpu_engine_environment(kwargs: dict[str, Any], on_cpu: bool) -> dict[str, str]:
+    """The environment the engine process needs for the `uni` executor on CPU; {} otherwise.
+
+    - `VLLM_ENABLE_V1_MULTIPROCESSING=0`: vLLM's CPU platform replaces `uni` by `mp` unless it
+      is set; for `AsyncLLM` it changes nothing else (the engine core keeps its own process).
+    - `OMP_NUM_THREADS`: the model's threads, one core fewer than this process may use (at
+      least one), so that this process (HTTP, detokenizing, shaping) keeps a core; vLLM's `mp`
+      layout leaves one out likewise. Threads that outnumber the free cores wait on each other
+      at every parallel region: on a loaded 2-core host two threads decoded 25x slower than
+      one. A value already in the environment is kept.
+    """
+    if not on_cpu or kwargs.get("distributed_executor_backend") != "uni":
+        return {}
+    env = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    if "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) - 1))
+    return env
 
 
 class EngineGeneration:
@@ -150,7 +185,10 @@ class EngineBackend:
             weights = str(merged_model_dir(Path(model), adapter))
         if not self.model_name:
             self.model_name = (adapter or Path(model)).name
-        kwargs = engine_kwargs(s, current_platform.is_cpu())
+        on_cpu = current_platform.is_cpu()
+        kwargs = engine_kwargs(s, on_cpu)
+        # Read when the engine configuration is built, here, and inherited by the engine process.
+        os.environ.update(cpu_engine_environment(kwargs, on_cpu))
         kwargs.update(model=weights, served_model_name=self.model_name)
         if s.budget_enforcement == "logits":
             from server.budget_logits import QUALNAME

@@ -23,7 +23,12 @@ from server.config import (
     parse_settings,
     vllm_engine_actions,
 )
-from server.engine import CPU_DEFAULT_KV_CACHE_BYTES, engine_kwargs
+from server.engine import (
+    CPU_DEFAULT_EXECUTOR,
+    CPU_DEFAULT_KV_CACHE_BYTES,
+    cpu_engine_environment,
+    engine_kwargs,
+)
 from server.prompting import INTERLEAVED_REGEX, enforce_regex, system_prompt_for
 from server.startup import ConfigError, StartupError, UsageError
 
@@ -99,6 +104,7 @@ def test_engine_keywords_and_our_cpu_default() -> None:
     bare = parse_settings([])
     assert engine_kwargs(bare, on_cpu=True) == {
         "kv_cache_memory_bytes": CPU_DEFAULT_KV_CACHE_BYTES,
+        "distributed_executor_backend": CPU_DEFAULT_EXECUTOR,
         "disable_log_stats": False,
     }
     assert engine_kwargs(bare, on_cpu=False) == {"disable_log_stats": False}
@@ -106,13 +112,39 @@ def test_engine_keywords_and_our_cpu_default() -> None:
     assert engine_kwargs(share, on_cpu=True) == {
         "gpu_memory_utilization": 0.5,
         "max_num_seqs": 4,
+        "distributed_executor_backend": CPU_DEFAULT_EXECUTOR,
         "disable_log_stats": False,
     }
     kv = parse_settings(["--kv-cache-memory-bytes", "1000", "--no-enable-prefix-caching"])
     assert engine_kwargs(kv, on_cpu=True) == {
         "kv_cache_memory_bytes": 1000,
         "enable_prefix_caching": False,
+        "distributed_executor_backend": CPU_DEFAULT_EXECUTOR,
         "disable_log_stats": False,
+    }
+
+
+def test_cpu_executor_default_yields_to_the_flag_and_to_several_workers() -> None:
+    chosen = parse_settings(["--distributed-executor-backend", "mp"])
+    assert engine_kwargs(chosen, on_cpu=True)["distributed_executor_backend"] == "mp"
+    two = parse_settings(["--tensor-parallel-size", "2"])
+    assert "distributed_executor_backend" not in engine_kwargs(two, on_cpu=True)
+
+
+def test_uni_executor_on_cpu_gets_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM's CPU platform turns `uni` into `mp` unless VLLM_ENABLE_V1_MULTIPROCESSING=0; the
+    model's threads leave this process a core."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert cpu_engine_environment({"distributed_executor_backend": "mp"}, on_cpu=True) == {}
+    assert cpu_engine_environment({"distributed_executor_backend": "uni"}, on_cpu=False) == {}
+    cores = len(os.sched_getaffinity(0))
+    assert cpu_engine_environment({"distributed_executor_backend": "uni"}, on_cpu=True) == {
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "OMP_NUM_THREADS": str(max(1, cores - 1)),
+    }
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert cpu_engine_environment({"distributed_executor_backend": "uni"}, on_cpu=True) == {
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0"
     }
 
 

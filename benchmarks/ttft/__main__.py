@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, PromptError) as e:
         parser.error(str(e))
     output: Path = args.output or Path("results") / f"ttft-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    load_before = os.getloadavg()
     try:
         runs = launch_and_run(output, args, targets, launches, benchmark.run_all)
     except StopBenchmark as stop:
@@ -394,6 +395,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(runs) > 1:
         print(report.sweep_table(runs))
     result = report.result_json(benchmark.settings(launches), runs, args.save_detailed)
+    # The machine's load (1, 5, 15 min), which the servers and this client add to: on a
+    # shared host it says how much else was running.
+    result["host"] = {
+        "cpu_count": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
     report.write_json(output, result)
     log(f"wrote {output}")
     if not args.no_plots:
