@@ -17,7 +17,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-Statement = tuple
+from tasks.kk_logic import Statement
+
 PHRASINGS: tuple[str, ...] = ("seen", "unseen", "any")
 
 # Several hundred given names from many languages, none a word a statement uses.

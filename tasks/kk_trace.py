@@ -36,13 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations, product
 
-Statement = tuple
+from tasks.kk_logic import Statement, people_in, render, role
 
 _OP_WORDS = {"and": "and", "or": "or", "->": "then", "<=>": "iff"}
-
-
-def role(is_knight: bool) -> str:
-    return "knight" if is_knight else "knave"
 
 
 def yes_no(value: bool) -> str:
@@ -56,18 +52,7 @@ def true_false(value: bool) -> str:
 def canonical(stmt: Statement, names: list[str] | tuple[str, ...]) -> str:
     """The one wording the trace restates every statement in, whatever the question said:
     the generator's plain rendering, with "iff" for equivalence (two tokens fewer a row)."""
-    from tasks.knights_knaves import render
-
     return render(stmt, list(names), iff="iff")
-
-
-def people_in(stmt: Statement) -> list[int]:
-    """People a statement mentions, in the order they appear."""
-    if stmt[0] in ("knight", "knave"):
-        return [stmt[1]]
-    if stmt[0] == "not":
-        return people_in(stmt[1])
-    return list(dict.fromkeys(people_in(stmt[1]) + people_in(stmt[2])))
 
 
 def _leaf_truth(leaf: Statement, roles: dict[int, bool]) -> bool:

@@ -1,159 +1,26 @@
-"""Knights-and-knaves puzzles with a unique solution and a step-by-step deduction.
+"""Knights-and-knaves puzzles with a unique solution, as training and evaluation examples.
 
-Knights always tell the truth, knaves always lie. Each inhabitant makes one statement built from
-"X is a knight/knave", not, and, or, implication and equivalence (depth <= 2, width <= 2, as in
-the puzzles of Logic-RL / the K&K benchmark).
-
-Speed comes from truth tables as Python integers: bit `a` of a mask is set when assignment `a`
-(bit i of a = person i is a knight) makes the formula true, so evaluating a statement over all
-2^n assignments is a handful of big-int operations. Uniqueness is a popcount of the AND of
-everyone's consistency mask.
-
-The deduction resolves one person per step: the person whose role follows from the fewest
-statements given what is already known (ties: the earliest-introduced person). Each step's
-text is produced by propagating those statements (direct reasoning, or assuming the opposite
-role and reaching a contradiction), and the role it concludes is checked against the solution.
+Each inhabitant makes one statement about the others (`tasks.kk_logic`: the statements and
+their truth tables); a puzzle is kept when exactly one assignment of roles fits. The reasoning
+of an example is the truth-table trace of `tasks.kk_trace`, one intermediate answer per person
+settled, and the question is worded by `tasks.kk_phrasing`.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from functools import cache
 
 from tasks import kk_phrasing, kk_trace
 from tasks.example import Example, content_id
+from tasks.kk_logic import BINARY_OPS, Statement, render, role, solutions_mask
 from tasks.splits import Candidate, draw_distinct
 
 NAMES: tuple[str, ...] = kk_phrasing.NAMES
 
 MIN_PEOPLE, MAX_PEOPLE = 2, 8
 
-# A statement is a nested tuple: ("knight", i) | ("knave", i) | ("not", leaf)
-# | (op, leaf, leaf) with op in BINARY_OPS. Leaves have depth 1, so depth <= 2 and width <= 2
-# mean: a leaf, a negated leaf, or one binary operator over two leaves.
-Statement = tuple
-BINARY_OPS: tuple[str, ...] = ("and", "or", "->", "<=>")
 VERBS: tuple[str, ...] = ("said", "stated", "claimed", "remarked", "told you", "asserted")
-
-
-def role(is_knight: bool) -> str:
-    return "knight" if is_knight else "knave"
-
-
-@cache
-def _person_masks(n: int) -> tuple[tuple[int, ...], int]:
-    """(mask per person of the assignments where that person is a knight, all-ones mask)."""
-    full = (1 << (1 << n)) - 1
-    masks = []
-    for i in range(n):
-        m = 0
-        for a in range(1 << n):
-            if a >> i & 1:
-                m |= 1 << a
-        masks.append(m)
-    return tuple(masks), full
-
-
-def truth_mask(stmt: Statement, n: int) -> int:
-    """Assignments (as a bitmask over 2^n) under which `stmt` is true."""
-    person, full = _person_masks(n)
-    op = stmt[0]
-    if op == "knight":
-        return person[stmt[1]]
-    if op == "knave":
-        return full & ~person[stmt[1]]
-    if op == "not":
-        return full & ~truth_mask(stmt[1], n)
-    a, b = truth_mask(stmt[1], n), truth_mask(stmt[2], n)
-    if op == "and":
-        return a & b
-    if op == "or":
-        return a | b
-    if op == "->":
-        return (full & ~a) | b
-    if op == "<=>":
-        return full & ~(a ^ b)
-    raise ValueError(f"unknown operator {op!r}")
-
-
-def consistency_mask(speaker: int, stmt: Statement, n: int) -> int:
-    """Assignments where the speaker's role agrees with their statement's truth."""
-    person, full = _person_masks(n)
-    return full & ~(person[speaker] ^ truth_mask(stmt, n))
-
-
-def solutions_mask(statements: list[Statement]) -> int:
-    n = len(statements)
-    _, acc = _person_masks(n)
-    for speaker, stmt in enumerate(statements):
-        acc &= consistency_mask(speaker, stmt, n)
-    return acc
-
-
-def solve(statements: list[Statement]) -> list[tuple[bool, ...]]:
-    """Every consistent assignment (tuple of is_knight per person), by brute force over 2^n."""
-    n = len(statements)
-    sols = solutions_mask(statements)
-    return [tuple(bool(a >> i & 1) for i in range(n)) for a in range(1 << n) if sols >> a & 1]
-
-
-def mentioned(stmt: Statement) -> set[int]:
-    if stmt[0] in ("knight", "knave"):
-        return {stmt[1]}
-    out: set[int] = set()
-    for child in stmt[1:]:
-        out |= mentioned(child)
-    return out
-
-
-def evaluate(stmt: Statement, facts: dict[int, bool]) -> bool | None:
-    """Truth of `stmt` given known roles, or None if it depends on someone unknown."""
-    op = stmt[0]
-    if op in ("knight", "knave"):
-        known = facts.get(stmt[1])
-        return None if known is None else known == (op == "knight")
-    if op == "not":
-        inner = evaluate(stmt[1], facts)
-        return None if inner is None else not inner
-    a, b = evaluate(stmt[1], facts), evaluate(stmt[2], facts)
-    # Short-circuit where one side already decides, as a person reasoning would.
-    if op == "and":
-        if a is False or b is False:
-            return False
-        return None if a is None or b is None else True
-    if op == "or":
-        if a is True or b is True:
-            return True
-        return None if a is None or b is None else False
-    if op == "->":
-        if a is False or b is True:
-            return True
-        return None if a is None or b is None else False
-    if a is None or b is None:  # "<=>"
-        return None
-    return a == b
-
-
-def render(stmt: Statement, names: list[str], iff: str = "if and only if") -> str:
-    op = stmt[0]
-    if op in ("knight", "knave"):
-        return f"{names[stmt[1]]} is a {op}"
-    if op == "not":
-        leaf = stmt[1]
-        return f"{names[leaf[1]]} is not a {leaf[0]}"
-    a, b = render(stmt[1], names, iff), render(stmt[2], names, iff)
-    if op == "and":
-        return f"{a} and {b}"
-    if op == "or":
-        return f"{a} or {b}"
-    if op == "->":
-        return f"if {a} then {b}"
-    return f"{a} {iff} {b}"
-
-
-def _capitalize(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def random_statement(rng: random.Random, speaker: int, n: int) -> Statement:

@@ -11,20 +11,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks import kk_phrasing
+from tasks import kk_logic, kk_phrasing
 from tasks import knights_knaves as kk
 from tasks.splits import assert_disjoint, split_of
 
 
-def brute_force(statements: list[kk.Statement]) -> list[tuple[bool, ...]]:
+def holds(stmt: kk_logic.Statement, roles: dict[int, bool]) -> bool:
+    """A statement's truth when every role is known, written directly (no bitmasks)."""
+    op = stmt[0]
+    if op in ("knight", "knave"):
+        return roles[stmt[1]] == (op == "knight")
+    if op == "not":
+        return not holds(stmt[1], roles)
+    a, b = holds(stmt[1], roles), holds(stmt[2], roles)
+    return {"and": a and b, "or": a or b, "->": (not a) or b, "<=>": a == b}[op]
+
+
+def brute_force(statements: list[kk_logic.Statement]) -> list[tuple[bool, ...]]:
     """Reference solver, independent of the bitmask one: try every assignment."""
     n = len(statements)
     return [
         values
         for values in product((True, False), repeat=n)
         if all(
-            kk.evaluate(stmt, dict(enumerate(values))) == values[s]
-            for s, stmt in enumerate(statements)
+            holds(stmt, dict(enumerate(values))) == values[s] for s, stmt in enumerate(statements)
         )
     ]
 
@@ -43,10 +53,10 @@ def test_every_puzzle_has_exactly_one_solution(people: int) -> None:
 def test_truth_masks_agree_with_direct_evaluation(n: int, seed: int) -> None:
     rng = random.Random(seed)
     stmt = kk.random_statement(rng, speaker=0, n=n)
-    mask = kk.truth_mask(stmt, n)
+    mask = kk_logic.truth_mask(stmt, n)
     for a in range(1 << n):
         facts = {i: bool(a >> i & 1) for i in range(n)}
-        assert bool(mask >> a & 1) == kk.evaluate(stmt, facts)
+        assert bool(mask >> a & 1) == holds(stmt, facts)
 
 
 def test_statements_respect_depth_and_width() -> None:
@@ -60,7 +70,7 @@ def test_statements_respect_depth_and_width() -> None:
         elif stmt[0] == "not":
             assert stmt[1][0] in ("knight", "knave") and stmt[1][1] != speaker
         else:
-            assert stmt[0] in kk.BINARY_OPS and len(stmt) == 3
+            assert stmt[0] in kk_logic.BINARY_OPS and len(stmt) == 3
             assert all(leaf[0] in ("knight", "knave") for leaf in stmt[1:])
             people = {stmt[1][1], stmt[2][1]}
             assert len(people) == 2 and people != {speaker}
@@ -96,7 +106,7 @@ def test_each_step_is_forced_by_the_statements_it_uses() -> None:
                     if any(values[i] != v for i, v in known.items()):
                         continue
                     facts = dict(enumerate(values))
-                    if all(kk.evaluate(statements[s], facts) == values[s] for s in step.speakers):
+                    if all(holds(statements[s], facts) == values[s] for s in step.speakers):
                         roles.add(values[step.person])
                 assert roles == {step.is_knight} == {puzzle.solution[step.person]}
                 known[step.person] = step.is_knight

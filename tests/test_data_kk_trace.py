@@ -10,8 +10,7 @@ from itertools import product
 
 import pytest
 
-from tasks import generate, kk_phrasing, kk_trace
-from tasks import knights_knaves as kk
+from tasks import generate, kk_logic, kk_phrasing, kk_trace
 from tasks.prompts import target
 
 ROW = re.compile(r"^(?P<header>[^:]+): (?P<body>.*): (?P<verdict>fits|fails)\.$")
@@ -53,7 +52,7 @@ def test_every_row_of_every_table_is_right(people: int) -> None:
                     assert verdict == ("yes" if value else "no"), line
 
 
-def _statements_by_speaker(ex) -> dict[str, kk.Statement]:  # type: ignore[no-untyped-def]
+def _statements_by_speaker(ex) -> dict[str, kk_logic.Statement]:  # type: ignore[no-untyped-def]
     names = ex.meta["people"]
     # Recover the logical statements from the canonical puzzle key.
     statements = ast.literal_eval(ex.meta["canonical"].split("/", 2)[2])
