@@ -31,7 +31,7 @@ CPU_DEFAULT_KV_CACHE_BYTES = 2 << 30
 # all cores but one (`cpu_engine_environment`). vLLM's own CPU default, `mp`, runs it in a
 # worker process of its own on all cores but one and leaves that one to the engine core, which
 # polls the worker without sleeping: one busy process more for the same compute
-# (docs/performance.md has the measurements).
+# (docs/benchmarks-latency.md, "Engine process layout", has the measurements).
 CPU_DEFAULT_EXECUTOR = "uni"
 WARM_UP_TIMEOUT_S = 180.0
 # Prompts shorter than this are tokenized on the event loop: that takes well under a
