@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ttft.launch import Launcher, LaunchError, parse_launch
+from benchmarks.launch import Launcher, LaunchError, parse_launch
 
 _CACHE_LOADED = re.compile(r"Directly load AOT compilation")
 _CACHE_FAILED = re.compile(r"Compiling model again due to a load failure from \S+, reason: (.*)")

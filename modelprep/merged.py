@@ -18,7 +18,7 @@ from pathlib import Path
 
 from modelprep import cache_root
 
-log = logging.getLogger("server")
+log = logging.getLogger(__name__)
 
 _DONE_MARKER = ".merged"
 
