@@ -12,8 +12,9 @@ caller's own. Leading `KEY=VALUE` words of the command set environment variables
 `benchmarks.ttft --launch`.
 
 Besides the seconds to healthy, each start reports what the log says about the compile cache:
-whether vLLM loaded its compiled model ("Directly load AOT compilation") or compiled it again
-("Compiling model again due to a load failure", with the reason), and vLLM's own count of the
+whether vLLM loaded its compiled model ("Directly load AOT compilation", or the compiled
+graphs "from the cache") or compiled it again ("Compiling model again due to a load failure",
+with the reason), and vLLM's own count of the
 engine's initialisation time. The machine's load averages (`os.getloadavg`) are recorded before
 each start: on a shared host they say how much to trust the figures.
 
@@ -36,9 +37,13 @@ from typing import Any
 
 from benchmarks.launch import Launcher, LaunchError, parse_launch
 
-_CACHE_LOADED = re.compile(r"Directly load AOT compilation")
+# vLLM has two compile caches: the AOT-compiled function (its default with recent torch) and,
+# without it (`VLLM_USE_AOT_COMPILE=0`), inductor's compiled graphs per compile range.
+_CACHE_LOADED = re.compile(
+    r"Directly load AOT compilation|Directly load the compiled graph\(s\) for .* from the cache"
+)
 _CACHE_FAILED = re.compile(r"Compiling model again due to a load failure from \S+, reason: (.*)")
-_CACHE_SAVED = re.compile(r"saved AOT compiled function")
+_CACHE_SAVED = re.compile(r"saved AOT compiled function|Compiling a graph for compile range")
 _ENGINE_INIT = re.compile(r"init engine \(profile, create kv cache, warmup model\) took ([\d.]+) s")
 
 

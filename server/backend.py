@@ -68,6 +68,9 @@ class Backend(Protocol):
 
     model_name: str
     max_model_len: int | None
+    # True when reasoning budgets are enforced inside the engine (a logits processor closes
+    # the thinking, `--budget-enforcement logits`); `Run` then leaves the steering to it.
+    steers_in_engine: bool
 
     async def start(self) -> None:
         """Get ready to serve (load the engine, or look up the upstream)."""

@@ -84,22 +84,30 @@ def _one_worker(kwargs: dict[str, Any]) -> bool:
 
 
 def cpu_engine_environment(kwargs: dict[str, Any], on_cpu: bool) -> dict[str, str]:
-    """The environment the engine process needs for the `uni` executor on CPU; {} otherwise.
+    """The environment the engine process needs on CPU; {} elsewhere. Values already in the
+    environment are kept.
 
-    - `VLLM_ENABLE_V1_MULTIPROCESSING=0`: vLLM's CPU platform replaces `uni` by `mp` unless it
-      is set; for `AsyncLLM` it changes nothing else (the engine core keeps its own process).
-    - `OMP_NUM_THREADS`: the model's threads, one core fewer than this process may use (at
-      least one), so that this process (HTTP, detokenizing, shaping) keeps a core; vLLM's `mp`
-      layout leaves one out likewise. Threads that outnumber the free cores wait on each other
-      at every parallel region: on a loaded 2-core host two threads decoded 25x slower than
-      one. A value already in the environment is kept.
+    - `VLLM_USE_AOT_COMPILE=0`: vLLM's ahead-of-time compile cache fails to load on CPU
+      (`'function' object has no attribute 'finalize_loading'`), so every start compiled the
+      model again; without it vLLM caches inductor's compiled graphs, which do load, and a
+      second start skips compiling (measured with `python -m benchmarks.startup`).
+    - With the `uni` executor:
+      - `VLLM_ENABLE_V1_MULTIPROCESSING=0`: vLLM's CPU platform replaces `uni` by `mp` unless
+        it is set; for `AsyncLLM` it changes nothing else (the engine core keeps its own
+        process).
+      - `OMP_NUM_THREADS`: the model's threads, one core fewer than this process may use (at
+        least one), so that this process (HTTP, detokenizing, shaping) keeps a core; vLLM's
+        `mp` layout leaves one out likewise. Threads that outnumber the free cores wait on
+        each other at every parallel region: on a loaded 2-core host two threads decoded 25x
+        slower than one.
     """
-    if not on_cpu or kwargs.get("distributed_executor_backend") != "uni":
+    if not on_cpu:
         return {}
-    env = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-    if "OMP_NUM_THREADS" not in os.environ:
+    env = {"VLLM_USE_AOT_COMPILE": "0"}
+    if kwargs.get("distributed_executor_backend") == "uni":
+        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         env["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) - 1))
-    return env
+    return {k: v for k, v in env.items() if k not in os.environ}
 
 
 class EngineGeneration:

@@ -124,7 +124,7 @@ class Run:
         self._think_cut = False  # `_guard_total` cut off a think tag: open an answer instead
         # `--budget-enforcement logits`: the engine forces the tags (`server.budget_logits`);
         # this run only marks the answers they open, and waits while the engine writes them.
-        self._in_engine = budget.steers and getattr(backend, "steers_in_engine", False)
+        self._in_engine = budget.steers and backend.steers_in_engine
         self._engine_closing = False
 
     async def start(self) -> None:

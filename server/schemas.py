@@ -225,6 +225,20 @@ class ChatCompletionRequest(_Strict):
             raise ValueError("stop sequences must be non-empty")
         return value
 
+    @field_validator("max_completion_tokens")
+    @classmethod
+    def _one_max_tokens(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # `max_tokens` is the older name of the same limit: both may be sent, but not with
+        # two different values, which would leave the server to guess which one was meant.
+        other = info.data.get("max_tokens")
+        if value is not None and other is not None and value != other:
+            raise PydanticCustomError(
+                "conflicting_max_tokens",
+                "conflicts with max_tokens ({other}); send one, or the same value in both",
+                {"other": other},
+            )
+        return value
+
     @field_validator("stream_options")
     @classmethod
     def _stream_options(

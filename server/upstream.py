@@ -209,6 +209,7 @@ class UpstreamBackend:
         self.settings = settings
         self.base = api_base(settings.upstream or "")
         self.model_name = settings.served_model_name or ""
+        self.steers_in_engine = False  # budgets are steered here, by continuation
         self.upstream_model = settings.upstream_model or ""
         self.max_model_len: int | None = None
         fmt = get_format(settings.format)

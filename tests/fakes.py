@@ -10,6 +10,10 @@ the real one, built by `create_app`.
 - `ThinkerBackend`: a deterministic "model", one token per piece: it thinks for `THINK_LEN`
   tokens, answers " 42", `ROUNDS` times, and continues from an assistant prefix the way a real
   model continues a reply, so budgets, continuations and token counts are exact.
+- `ScriptedBackend`: plays its `script` (text chunks, one token each; settable per test) for
+  every request, e.g. the tool call `CALL` in the model's call syntax.
+- `sse_body(*chunks)`, `choice(delta)`: an OpenAI-style upstream's streamed body, for
+  gateway-mode tests.
 - `client_for(backend, *flags)`: the app as a Starlette `TestClient`.
 - `LiveServer`: the app behind a real uvicorn (a thread, a loopback socket) for what only a
   real connection shows: chunked bodies, read timeouts, connections being closed.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -58,6 +63,7 @@ class FakeGeneration:
 
 class FakeBackend:
     model_name = "fake-model"
+    steers_in_engine = False
     max_model_len = 100
 
     def __init__(self, fail_after: int | None = None) -> None:
@@ -175,6 +181,7 @@ class ThinkerGeneration:
 
 class ThinkerBackend:
     model_name = "thinker"
+    steers_in_engine = False
     max_model_len = 4096
 
     def __init__(self, delay: float = 0.0) -> None:
@@ -272,3 +279,65 @@ class LiveServer:
             except ConnectionResetError:
                 return received, time.monotonic() - t0, True  # closed hard: still an end
             return received, time.monotonic() - t0, True
+
+
+# -- a settable script ---------------------------------------------------------------------------
+
+CALL = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
+
+
+class ScriptedGeneration:
+    def __init__(self, chunks: list[str], finish: str) -> None:
+        self.prompt_tokens = 5
+        self.chunks = chunks
+        self.finish = finish
+
+    async def __aiter__(self) -> AsyncIterator[list[Piece]]:
+        for i, text in enumerate(self.chunks):
+            last = i == len(self.chunks) - 1
+            yield [Piece(0, text, 1, self.finish if last else None)]
+
+    async def aclose(self) -> None:
+        pass
+
+
+class ScriptedBackend:
+    """Plays `script` (a list of text chunks, one token each) for every request."""
+
+    model_name = "fake-model"
+    steers_in_engine = False
+    max_model_len = 4096
+
+    def __init__(self) -> None:
+        self.script: list[str] = ["<think>x</think><answer>y</answer>"]
+        self.finish = "stop"
+        self.calls: list[tuple[list[Message], GenerationParams]] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def check_health(self) -> None:
+        pass
+
+    def is_dead(self) -> bool:
+        return False
+
+    async def generate(
+        self, messages: list[Message], params: GenerationParams, request_id: str, prefix: str = ""
+    ) -> ScriptedGeneration:
+        self.calls.append((messages, params))
+        return ScriptedGeneration(list(self.script), self.finish)
+
+
+# -- an upstream's stream -------------------------------------------------------------------------
+
+
+def sse_body(*chunks: dict) -> bytes:
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
+
+
+def choice(delta: dict, finish: str | None = None) -> dict:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}

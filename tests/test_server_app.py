@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from fakes import FakeBackend, client_for, sse_payloads
+from fakes import FakeBackend, choice, client_for, sse_body, sse_payloads
 
 from parsing import INTERLEAVED_INSTRUCTION
 from server import state as server_state
@@ -182,14 +182,6 @@ def upstream_with(handler) -> UpstreamBackend:  # type: ignore[no-untyped-def]
 
 
 SSE = {"content-type": "text/event-stream; charset=utf-8"}
-
-
-def sse_body(*chunks: dict) -> bytes:
-    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
-
-
-def choice(delta: dict, finish: str | None = None) -> dict:
-    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
 async def collect(backend: UpstreamBackend) -> tuple[list[Piece], int]:

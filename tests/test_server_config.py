@@ -131,18 +131,23 @@ def test_cpu_executor_default_yields_to_the_flag_and_to_several_workers() -> Non
     assert "distributed_executor_backend" not in engine_kwargs(two, on_cpu=True)
 
 
-def test_uni_executor_on_cpu_gets_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """vLLM's CPU platform turns `uni` into `mp` unless VLLM_ENABLE_V1_MULTIPROCESSING=0; the
-    model's threads leave this process a core."""
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert cpu_engine_environment({"distributed_executor_backend": "mp"}, on_cpu=True) == {}
+def test_cpu_engine_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CPU: no AOT compile cache (it cannot load there); with `uni`, vLLM's CPU platform
+    keeps `uni` only with VLLM_ENABLE_V1_MULTIPROCESSING=0, and the model's threads leave
+    this process a core. What the environment already sets wins."""
+    for name in ("OMP_NUM_THREADS", "VLLM_USE_AOT_COMPILE", "VLLM_ENABLE_V1_MULTIPROCESSING"):
+        monkeypatch.delenv(name, raising=False)
+    no_aot = {"VLLM_USE_AOT_COMPILE": "0"}
+    assert cpu_engine_environment({"distributed_executor_backend": "mp"}, on_cpu=True) == no_aot
     assert cpu_engine_environment({"distributed_executor_backend": "uni"}, on_cpu=False) == {}
     cores = len(os.sched_getaffinity(0))
     assert cpu_engine_environment({"distributed_executor_backend": "uni"}, on_cpu=True) == {
+        **no_aot,
         "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
         "OMP_NUM_THREADS": str(max(1, cores - 1)),
     }
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setenv("VLLM_USE_AOT_COMPILE", "1")
     assert cpu_engine_environment({"distributed_executor_backend": "uni"}, on_cpu=True) == {
         "VLLM_ENABLE_V1_MULTIPROCESSING": "0"
     }

@@ -13,9 +13,8 @@ from typing import Any
 
 import anthropic
 import pytest
+from fakes import CALL, ScriptedBackend, client_for
 from starlette.testclient import TestClient
-from test_server_app import client_for
-from test_server_tools import CALL, ScriptedBackend
 
 from server.backend import Message
 

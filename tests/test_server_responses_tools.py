@@ -10,12 +10,11 @@ from typing import Any
 
 import openai
 import pytest
+from fakes import CALL, ScriptedBackend, client_for
 from openai.types.responses import Response as OpenAIResponse
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 from starlette.testclient import TestClient
-from test_server_app import client_for
-from test_server_tools import CALL, ScriptedBackend
 
 from server.backend import Message
 

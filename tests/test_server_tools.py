@@ -9,20 +9,20 @@ The same paths run on the real engine in test_server_tools_engine.py.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
 import openai
 import pytest
+from fakes import CALL, ScriptedBackend, choice, client_for, sse_body, sse_payloads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion as OpenAICompletion
 from openai.types.chat import ChatCompletionChunk as OpenAIChunk
 from starlette.testclient import TestClient
-from test_server_app import client_for, sse_payloads
 
-from server.backend import GenerationParams, Message, Piece
+from server.backend import Message
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -48,53 +48,7 @@ ADD = {
         },
     },
 }
-CALL = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
 CALL_TEXT = "<think>I need the weather</think>" + CALL
-
-
-class ScriptedGeneration:
-    def __init__(self, chunks: list[str], finish: str) -> None:
-        self.prompt_tokens = 5
-        self.chunks = chunks
-        self.finish = finish
-
-    async def __aiter__(self) -> AsyncIterator[list[Piece]]:
-        for i, text in enumerate(self.chunks):
-            last = i == len(self.chunks) - 1
-            yield [Piece(0, text, 1, self.finish if last else None)]
-
-    async def aclose(self) -> None:
-        pass
-
-
-class ScriptedBackend:
-    """Plays `script` (a list of text chunks, one token each) for every request."""
-
-    model_name = "fake-model"
-    max_model_len = 4096
-
-    def __init__(self) -> None:
-        self.script: list[str] = ["<think>x</think><answer>y</answer>"]
-        self.finish = "stop"
-        self.calls: list[tuple[list[Message], GenerationParams]] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-    async def check_health(self) -> None:
-        pass
-
-    def is_dead(self) -> bool:
-        return False
-
-    async def generate(
-        self, messages: list[Message], params: GenerationParams, request_id: str, prefix: str = ""
-    ) -> ScriptedGeneration:
-        self.calls.append((messages, params))
-        return ScriptedGeneration(list(self.script), self.finish)
 
 
 @pytest.fixture(scope="module")
@@ -512,7 +466,6 @@ def test_a_final_answer_off_the_schema_is_reported(
 
 def test_gateway_passes_tools_on_and_parses_the_upstreams_calls() -> None:
     import httpx
-    from test_server_app import choice, sse_body
 
     from server.api import create_app
     from server.config import parse_settings

@@ -75,8 +75,8 @@ def user(text: str = "Hi") -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
-# The 16 of test_server_errors.py's invalid-field cases that no engine decides (the 17th,
-# max_tokens over the context, is the engine's and stays there).
+# The invalid-field cases that no engine decides (max_tokens over the context, which the
+# engine decides, is tested in test_server_errors.py).
 @pytest.mark.parametrize(
     ("body", "mentions", "param"),
     [
@@ -99,6 +99,11 @@ def user(text: str = "Hi") -> list[dict[str, str]]:
             "messages.0.content.0.type",
         ),
         ({"messages": user(), "stream": "yes"}, "boolean", "stream"),
+        (
+            {"messages": user(), "max_tokens": 8, "max_completion_tokens": 16},
+            "conflicts with max_tokens",
+            "max_completion_tokens",
+        ),
         ([1, 2], "", None),
     ],
 )
@@ -122,6 +127,7 @@ def test_neutral_values_of_unsupported_fields_are_accepted(
         {
             "messages": user(),
             "max_tokens": 1,
+            "max_completion_tokens": 1,  # the same limit under both names is no conflict
             "frequency_penalty": 0,
             "presence_penalty": 0.0,
             "logprobs": False,
