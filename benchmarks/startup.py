@@ -54,7 +54,9 @@ class Start:
     index: int
     seconds_to_healthy: float | None
     load_average: tuple[float, float, float]
-    compile_cache: str  # "loaded", "load_failed", "compiled" (nothing to load), "none" (no compile)
+    # "loaded", "load_failed", "compiled" (nothing to load), or "unreported": no compile, or
+    # torch's own inductor cache (vLLM on CPU without its AOT cache), which logs nothing.
+    compile_cache: str
     cache_failure: str | None = None
     engine_init_s: float | None = None
     error: str | None = None
@@ -84,7 +86,7 @@ def read_log(text: str) -> tuple[str, str | None, float | None]:
     elif _CACHE_SAVED.search(text):
         outcome = "compiled"
     else:
-        outcome = "none"
+        outcome = "unreported"
     init = _ENGINE_INIT.search(text)
     reason = failed.group(1).strip() if failed else None
     return outcome, reason, float(init.group(1)) if init else None
