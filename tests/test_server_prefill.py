@@ -8,14 +8,24 @@ it did when the model wrote the tag itself.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from fakes import ThinkerBackend, client_for, sse_payloads
 
 from parsing import HERMES, INTERLEAVED
-from server.prompting import INTERLEAVED_REGEX, INTERLEAVED_REGEX_AFTER_OPENING, regex_after
+from server.backend import GenerationParams, Message
+from server.config import parse_settings
+from server.prompting import (
+    INTERLEAVED_REGEX,
+    INTERLEAVED_REGEX_AFTER_OPENING,
+    opening_prefill,
+    regex_after,
+)
 from server.structured.grammar import Constraint, after, build
 from server.tools.protocol import FunctionTool
 from server.tools.spec import tool_request
@@ -132,6 +142,110 @@ def test_no_constraint_stays_none_and_what_cannot_be_said_is_not_prefilled() -> 
     # A free JSON final answer may open with an answer: no rest can be said, no prefill.
     assert after(build(INTERLEAVED, enforce_regex=None, final=SCHEMA), OPENING) is None
     assert after(Constraint(regex=r"<answer>.*</answer>"), OPENING) is None
+
+
+# -- the run, with a scripted model -------------------------------------------------------------
+
+
+class PrefillingThinker(ThinkerBackend):
+    """The scripted model of fakes.py behind a backend that writes its opening tag for it
+    (one token, as the model writes it): it continues from the tag like from any prefix."""
+
+    opening = OPENING
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.openings: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        assert text == OPENING
+        return 1
+
+    async def generate(  # type: ignore[override]
+        self,
+        messages: list[Message],
+        params: GenerationParams,
+        request_id: str,
+        prefix: str = "",
+        *,
+        opening: str = "",
+    ) -> Any:
+        if opening:
+            self.openings.append(opening)
+            left = None if params.max_tokens is None else params.max_tokens - 1
+            params, prefix = replace(params, max_tokens=left), opening
+        return await super().generate(messages, params, request_id, prefix)
+
+
+def _without_times(value: Any) -> Any:
+    """A response with what differs between two runs of the same reply left out: ids, clocks."""
+    if isinstance(value, dict):
+        return {
+            k: _without_times(v)
+            for k, v in value.items()
+            if not k.endswith("_ms") and k not in ("id", "created", "answer_ms")
+        }
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value
+
+
+def _post(backend: Any, fields: dict[str, Any]) -> Any:
+    body = {"messages": [{"role": "user", "content": "q"}], **fields}
+    with client_for(backend) as client:
+        response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    if not fields.get("stream"):
+        return _without_times(response.json())
+    payloads = sse_payloads(response.text)
+    assert payloads[-1] == "[DONE]"
+    return [_without_times(json.loads(p)) for p in payloads[:-1]]
+
+
+REQUESTS = {
+    "plain": ({}, True),
+    "stream": ({"stream": True, "stream_options": {"include_usage": True}}, True),
+    "max-tokens": ({"max_tokens": 12}, True),
+    "max-tokens-within-the-tag": ({"max_tokens": 1}, False),
+    "segment-cap": ({"reasoning_budget": {"max_segment_tokens": 10}}, True),
+    "first-answer-deadline": ({"reasoning_budget": {"first_answer_tokens": 10}}, True),
+    "total-cap": ({"reasoning_budget": {"max_total_tokens": 40}}, True),
+    "no-thinking": ({"reasoning_budget": {"max_total_tokens": 0}}, False),
+    "immediate-deadline": ({"reasoning_budget": {"first_answer_tokens": 0}}, False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REQUESTS))
+def test_a_prefilled_run_answers_as_the_model_writing_the_tag_did(name: str) -> None:
+    """Text, answers and their offsets, usage, segment counts and forced closes are the same;
+    a budget that opens the reply with an answer, or a max_tokens the tag fills, is not
+    prefilled."""
+    fields, prefilled = REQUESTS[name]
+    backend = PrefillingThinker()
+    assert _post(backend, fields) == _post(ThinkerBackend(), fields)
+    assert backend.openings == ([OPENING] if prefilled else [])
+
+
+def test_enforce_format_constrains_the_rest_after_the_opening() -> None:
+    backend = PrefillingThinker()
+    _post(backend, {"enforce_format": True, "max_tokens": 20})
+    assert [p.regex for p in backend.params] == [INTERLEAVED_REGEX_AFTER_OPENING]
+    backend = PrefillingThinker()
+    _post(backend, {"enforce_format": True, "max_tokens": 1})  # not prefilled: the whole
+    assert [p.regex for p in backend.params] == [INTERLEAVED_REGEX]
+
+
+def test_only_the_local_engine_with_the_interleaved_format_prefills() -> None:
+    assert opening_prefill(parse_settings([])) == OPENING
+    for flags in (
+        ["--no-prefill-think"],
+        ["--format", "r1"],
+        ["--format", "none"],
+        ["--upstream", "http://127.0.0.1:9"],
+        ["--no-adapter"],  # the bare base model does not write the format
+    ):
+        assert opening_prefill(parse_settings(flags)) == "", flags
+    assert opening_prefill(parse_settings(["--no-adapter", "--model", "/m"])) == OPENING
 
 
 # -- on the real engine -----------------------------------------------------------------------
