@@ -115,6 +115,9 @@ class Prefilling(Protocol):
     after them sees the reply as if the model had written it."""
 
     opening: str  # the text written ("" when not prefilling)
+    # The model may not write it on its own: only requests whose enforce_format expression
+    # requires it are prefilled.
+    opening_if_required: bool
 
     def count_tokens(self, text: str) -> int:
         """The tokens `text` takes as the start of a reply."""

@@ -21,7 +21,7 @@ from modelprep.merged import adapter_rank, merged_model_dir
 from server.backend import GenerationParams, Message, Piece
 from server.config import Settings
 from server.errors import APIError, engine_dead
-from server.prompting import enforce_regex, opening_prefill, regex_after
+from server.prompting import enforce_regex, opening_prefill, opens_by_itself, regex_after
 from server.startup import StartupError
 
 log = logging.getLogger("server")
@@ -176,6 +176,7 @@ class EngineBackend:
         self.steers_in_engine = settings.budget_enforcement == "logits"
         # `--prefill-think`: the opening think tag every reply starts with ("" when off).
         self.opening = opening_prefill(settings)
+        self.opening_if_required = not opens_by_itself(settings)
         self.max_model_len: int | None = None
         self._engine: Any = None
         self._tokenizer: Any = None

@@ -165,16 +165,19 @@ class Run:
     def _prefill(self) -> int:
         """Decide whether the backend writes the reply's opening (`--prefill-think`): set
         `_opening` and the constraint on the rest, and return the opening's tokens. Not when a
-        budget opens the reply with an answer, when `max_tokens` leaves no room after it, or
-        when the grammar of the rest cannot be said."""
+        budget opens the reply with an answer, when `max_tokens` leaves no room after it, when
+        the grammar of the rest cannot be said, or, for a model that may not write the opening
+        on its own, when no enforce_format expression requires it."""
         backend = self.backend
         if not isinstance(backend, Prefilling) or not backend.opening:
             return 0
         if opens_with_answer(self.budget):
             return 0
+        params = self.params
+        if backend.opening_if_required and params.regex is None:
+            return 0
         opening = backend.opening
         tokens = backend.count_tokens(opening)
-        params = self.params
         if params.max_tokens is not None and params.max_tokens <= tokens:
             return 0
         rest = after(Constraint(params.regex, params.structural_tag), opening)

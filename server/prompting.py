@@ -81,19 +81,22 @@ def to_messages(
 
 
 def opening_prefill(settings: Settings) -> str:
-    """What the local engine writes for the model as the start of every reply
-    (`--prefill-think`): the opening think tag when the reply certainly starts with it, else "".
+    """What the local engine writes for the model as the start of a reply (`--prefill-think`):
+    the opening think tag, or "" for none.
 
-    Only the interleaved format's replies certainly open with a think segment (r1's is opened by
-    the prompt, `none` has none), and only a model trained on the format writes them: not the
-    bare default base model (`--no-adapter` without `--model`). A gateway forwards requests as
-    they are and never prefills.
+    Only the interleaved format's replies open with a think segment (r1's is opened by the
+    prompt, `none` has none). A gateway forwards requests as they are and never prefills.
     """
     if not settings.prefill_think or settings.upstream or settings.format != "interleaved":
         return ""
-    if settings.no_adapter and not settings.model:
-        return ""
     return get_format(settings.format).think_open or ""
+
+
+def opens_by_itself(settings: Settings) -> bool:
+    """Whether the served model writes the opening think tag on its own: a model trained on the
+    format does, the bare default base model (`--no-adapter` without `--model`) does not, and
+    its replies are prefilled only where the enforce_format expression requires the tag."""
+    return not (settings.no_adapter and not settings.model)
 
 
 def regex_after(pattern: str, opening: str) -> str | None:

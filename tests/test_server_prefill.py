@@ -24,6 +24,7 @@ from server.prompting import (
     INTERLEAVED_REGEX,
     INTERLEAVED_REGEX_AFTER_OPENING,
     opening_prefill,
+    opens_by_itself,
     regex_after,
 )
 from server.structured.grammar import Constraint, after, build
@@ -153,8 +154,9 @@ class PrefillingThinker(ThinkerBackend):
 
     opening = OPENING
 
-    def __init__(self) -> None:
+    def __init__(self, opening_if_required: bool = False) -> None:
         super().__init__()
+        self.opening_if_required = opening_if_required
         self.openings: list[str] = []
 
     def count_tokens(self, text: str) -> int:
@@ -235,6 +237,14 @@ def test_enforce_format_constrains_the_rest_after_the_opening() -> None:
     assert [p.regex for p in backend.params] == [INTERLEAVED_REGEX]
 
 
+def test_a_model_that_may_not_open_with_thinking_is_prefilled_only_where_required() -> None:
+    backend = PrefillingThinker(opening_if_required=True)
+    _post(backend, {"max_tokens": 20})
+    _post(backend, {"max_tokens": 20, "enforce_format": True})
+    assert backend.openings == [OPENING]
+    assert [p.regex for p in backend.params] == [None, INTERLEAVED_REGEX_AFTER_OPENING]
+
+
 def test_only_the_local_engine_with_the_interleaved_format_prefills() -> None:
     assert opening_prefill(parse_settings([])) == OPENING
     for flags in (
@@ -242,10 +252,11 @@ def test_only_the_local_engine_with_the_interleaved_format_prefills() -> None:
         ["--format", "r1"],
         ["--format", "none"],
         ["--upstream", "http://127.0.0.1:9"],
-        ["--no-adapter"],  # the bare base model does not write the format
     ):
         assert opening_prefill(parse_settings(flags)) == "", flags
-    assert opening_prefill(parse_settings(["--no-adapter", "--model", "/m"])) == OPENING
+    assert opens_by_itself(parse_settings([]))
+    assert not opens_by_itself(parse_settings(["--no-adapter"]))  # the bare base model
+    assert opens_by_itself(parse_settings(["--no-adapter", "--model", "/m"]))
 
 
 # -- on the real engine -----------------------------------------------------------------------
