@@ -232,10 +232,9 @@ class Settings(BaseSettings):
         description="Write the opening <think> of every reply for the model, as the start of "
         "the assistant turn, instead of letting it decode those tokens: the first reasoning "
         "text streams that many decode steps sooner, and the output, usage and answer offsets "
-        "stay what they were. Local engine with the interleaved format only; the bare base "
-        "model (--no-adapter), which does not write the format, only where enforce_format "
-        "requires the tag; --no-prefill-think for another model that may not open with "
-        "thinking (default: on).",
+        "stay what they were. Local engine with the interleaved format only; a model served "
+        "without an adapter (it may be a base model that does not write the format) only "
+        "where enforce_format requires the tag (default: on).",
     )
     budget_enforcement: Literal["continue", "logits"] = Field(
         "continue",

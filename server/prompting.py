@@ -93,10 +93,11 @@ def opening_prefill(settings: Settings) -> str:
 
 
 def opens_by_itself(settings: Settings) -> bool:
-    """Whether the served model writes the opening think tag on its own: a model trained on the
-    format does, the bare default base model (`--no-adapter` without `--model`) does not, and
-    its replies are prefilled only where the enforce_format expression requires the tag."""
-    return not (settings.no_adapter and not settings.model)
+    """Whether the served model certainly writes the opening think tag on its own: one with an
+    adapter trained on the format does. A model served without an adapter may be a base model
+    that does not write the format (the default one does not); its replies are prefilled only
+    where the enforce_format expression requires the tag."""
+    return served_adapter(settings) is not None
 
 
 def regex_after(pattern: str, opening: str) -> str | None:

@@ -254,9 +254,10 @@ def test_only_the_local_engine_with_the_interleaved_format_prefills() -> None:
         ["--upstream", "http://127.0.0.1:9"],
     ):
         assert opening_prefill(parse_settings(flags)) == "", flags
-    assert opens_by_itself(parse_settings([]))
+    assert opens_by_itself(parse_settings([]))  # the shipped adapter
+    assert opens_by_itself(parse_settings(["--adapter", "/a"]))
     assert not opens_by_itself(parse_settings(["--no-adapter"]))  # the bare base model
-    assert opens_by_itself(parse_settings(["--no-adapter", "--model", "/m"]))
+    assert not opens_by_itself(parse_settings(["--no-adapter", "--model", "/m"]))
 
 
 # -- on the real engine -----------------------------------------------------------------------
