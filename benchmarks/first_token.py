@@ -17,8 +17,10 @@ request so both see the same machine), each a streamed chat completion. For each
   engine client to its first token (`vllm:time_to_first_token_seconds`), the mean time per
   output token after it, and the prompt's length and the part of it found in the prefix cache;
 - our server's own account (`timings.time_to_first_token_ms` on the last chunk): from the
-  request's arrival to the first token the engine handed back (the first of the opening tag
-  the model writes first, which the shaper holds back and never sends);
+  request's arrival to the first token the engine handed back (with `--no-prefill-think`, the
+  first of the opening tag the model writes first, which the shaper holds back and never
+  sends; with the default `--prefill-think` the server wrote the tag, and that token is
+  already reasoning text);
 - the chat template and tokenization of the same messages, timed here with the model's
   tokenizer (`--tokenizer`, the call the server makes), and the opening tag's token count.
 

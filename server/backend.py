@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +106,31 @@ class Backend(Protocol):
         for that. With a prefix, `max_tokens` is clamped to the room left in the context
         instead of being an error. Callers pass it only when it
         is not empty, so backends without budgets need not take it."""
+
+
+@runtime_checkable
+class Prefilling(Protocol):
+    """A backend that writes the opening of every reply for the model (`--prefill-think`):
+    the local engine. `server.generation.Run` feeds the same text to its shapers, so everything
+    after them sees the reply as if the model had written it."""
+
+    opening: str  # the text written ("" when not prefilling)
+    # The model may not write it on its own: only requests whose enforce_format expression
+    # requires it are prefilled.
+    opening_if_required: bool
+
+    def count_tokens(self, text: str) -> int:
+        """The tokens `text` takes as the start of a reply."""
+
+    async def generate(
+        self,
+        messages: list[Message],
+        params: GenerationParams,
+        request_id: str,
+        prefix: str = "",
+        *,
+        opening: str = "",
+    ) -> Generation:
+        """As `Backend.generate`; `opening`, when not empty, is written as the start of the
+        reply: its tokens count as completion tokens, against `max_tokens`, and the lengths
+        are checked as without it."""

@@ -40,6 +40,7 @@ from server.budgets import (
     FIRST_MS,
     FIRST_TOKENS,
     MAX_FORCED_CLOSES,
+    OPENING_KEY,
     BudgetView,
     ReasoningBudget,
     close_reason,
@@ -72,6 +73,7 @@ class RequestBudget:
     forced_closes: int = 0
     think_has_text: bool = False  # the open think segment has non-whitespace text
     forced: dict[int, int] = field(default_factory=dict)  # output position -> token id
+    opening_tokens: int = 0  # tokens of the reply's start written for the model
     _ids: list[int] = field(default_factory=list)  # detokenization window
     _read: int = 0  # how many of `_ids` are already decoded into text
 
@@ -102,7 +104,14 @@ class BudgetLogitsProcessor(LogitsProcessor):
         if BUDGET_KEY not in extra:
             return None
         budget = ReasoningBudget(**extra[BUDGET_KEY])
-        return RequestBudget(budget, float(extra.get(ARRIVAL_KEY, time.time())), output)
+        state = RequestBudget(budget, float(extra.get(ARRIVAL_KEY, time.time())), output)
+        if OPENING_KEY in extra:
+            # The reply's opening (`--prefill-think`) is in the prompt, not the output: the
+            # parser reads it first and its tokens count as completion tokens, as in the run.
+            text, tokens = extra[OPENING_KEY]
+            state.parser.feed(text)
+            state.opening_tokens = int(tokens)
+        return state
 
     def update_state(self, batch_update: BatchUpdate | None) -> None:
         process_dict_updates(self.requests, batch_update, self._new_request)
@@ -152,7 +161,7 @@ class BudgetLogitsProcessor(LogitsProcessor):
             think_tokens=state.think_tokens,
             answered=state.answered,
             deadline_spent=state.deadline_spent,
-            completion_tokens=len(state.output),
+            completion_tokens=state.opening_tokens + len(state.output),
             elapsed_ms=(time.time() - state.arrival_unix) * 1000.0,
         )
         reason = close_reason(state.budget, view)

@@ -86,6 +86,12 @@ class BudgetView:
     elapsed_ms: float
 
 
+def opens_with_answer(budget: ReasoningBudget) -> bool:
+    """Whether the budget makes a reply open with an answer (no thinking allowed before it)."""
+    start = BudgetView(None, 0, 0, False, False, 0, 0.0)
+    return close_reason(budget, start) is not None
+
+
 def close_reason(budget: ReasoningBudget, view: BudgetView) -> str | None:
     """The budget field that requires closing the open think segment (or, between segments,
     opening an answer) now; None when generation may go on as it is."""
@@ -116,19 +122,26 @@ def close_reason(budget: ReasoningBudget, view: BudgetView) -> str | None:
 # `--budget-enforcement logits`) steer a request.
 BUDGET_KEY = "interleaved_budget"
 ARRIVAL_KEY = "interleaved_arrival_unix"
+OPENING_KEY = "interleaved_opening"  # [text, tokens] written for the model before its output
 
 
-def engine_args(budget: ReasoningBudget, arrival_unix: float) -> dict[str, object]:
+def engine_args(
+    budget: ReasoningBudget, arrival_unix: float, opening: str = "", opening_tokens: int = 0
+) -> dict[str, object]:
     """The `extra_args` entries that make the engine's logits processor enforce `budget` for
     a request that arrived at `arrival_unix` (seconds since the epoch, the engine process's
-    clock)."""
+    clock), whose reply starts with `opening` (`opening_tokens` tokens) written for the
+    model."""
     fields = {
         "max_segment_tokens": budget.max_segment_tokens,
         "max_total_tokens": budget.max_total_tokens,
         "first_answer_tokens": budget.first_answer_tokens,
         "first_answer_ms": budget.first_answer_ms,
     }
-    return {BUDGET_KEY: fields, ARRIVAL_KEY: arrival_unix}
+    args: dict[str, object] = {BUDGET_KEY: fields, ARRIVAL_KEY: arrival_unix}
+    if opening:
+        args[OPENING_KEY] = [opening, opening_tokens]
+    return args
 
 
 def forced_text(open_kind: str | None, think_close: str | None, answer_open: str | None) -> str:

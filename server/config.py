@@ -227,6 +227,15 @@ class Settings(BaseSettings):
     reasoning_effort_high_tokens: int = Field(
         1024, description="Total thinking tokens of reasoning_effort 'high' (default: 1024)."
     )
+    prefill_think: Switch = Field(
+        True,
+        description="Write the opening <think> of every reply for the model, as the start of "
+        "the assistant turn, instead of letting it decode those tokens: the first reasoning "
+        "text streams that many decode steps sooner, and the output, usage and answer offsets "
+        "stay what they were. Local engine with the interleaved format only; a model served "
+        "without an adapter (it may be a base model that does not write the format) only "
+        "where enforce_format requires the tag (default: on).",
+    )
     budget_enforcement: Literal["continue", "logits"] = Field(
         "continue",
         description="How reasoning budgets are enforced: 'continue' aborts the generation and "

@@ -21,7 +21,7 @@ from modelprep.merged import adapter_rank, merged_model_dir
 from server.backend import GenerationParams, Message, Piece
 from server.config import Settings
 from server.errors import APIError, engine_dead
-from server.prompting import enforce_regex
+from server.prompting import enforce_regex, opening_prefill, opens_by_itself, regex_after
 from server.startup import StartupError
 
 log = logging.getLogger("server")
@@ -174,6 +174,9 @@ class EngineBackend:
         # Reasoning budgets steered inside the engine (`server.budget_logits`) rather than by
         # abort-and-continue in `server.generation.Run`.
         self.steers_in_engine = settings.budget_enforcement == "logits"
+        # `--prefill-think`: the opening think tag every reply starts with ("" when off).
+        self.opening = opening_prefill(settings)
+        self.opening_if_required = not opens_by_itself(settings)
         self.max_model_len: int | None = None
         self._engine: Any = None
         self._tokenizer: Any = None
@@ -230,28 +233,32 @@ class EngineBackend:
 
     async def _warm_up_enforce_format(self) -> None:
         """Compile the enforce_format expression now, so the first such request does not wait
-        for it. A failure is logged, not fatal: only enforce_format requests need it."""
+        for it; with `--prefill-think` also its rest after the opening, which is what most
+        such requests use. A failure is logged, not fatal: only enforce_format requests need
+        it."""
         try:
             regex = enforce_regex(self.settings)
         except APIError:
             return  # --format none: no expression
-        started = time.monotonic()
-        params = GenerationParams(max_tokens=1, regex=regex)
-        try:
-            generation = await asyncio.wait_for(
-                self.generate([Message("user", "Hi")], params, "warm-up"), WARM_UP_TIMEOUT_S
-            )
-            async for _ in generation:
-                pass
-        except Exception as exc:
-            log.warning(
-                "enforce_format warm-up failed (%s: %s); the first enforce_format "
-                "request will compile the expression",
-                type(exc).__name__,
-                exc,
-            )
-            return
-        log.info("enforce_format expression compiled in %.1f s", time.monotonic() - started)
+        rest = regex_after(regex, self.opening) if self.opening else None
+        for pattern in (regex,) if rest is None else (rest, regex):
+            started = time.monotonic()
+            params = GenerationParams(max_tokens=1, regex=pattern)
+            try:
+                generation = await asyncio.wait_for(
+                    self.generate([Message("user", "Hi")], params, "warm-up"), WARM_UP_TIMEOUT_S
+                )
+                async for _ in generation:
+                    pass
+            except Exception as exc:
+                log.warning(
+                    "enforce_format warm-up failed (%s: %s); the first enforce_format "
+                    "request will compile the expression",
+                    type(exc).__name__,
+                    exc,
+                )
+                return
+            log.info("enforce_format expression compiled in %.1f s", time.monotonic() - started)
 
     async def stop(self) -> None:
         if self._engine is not None:
@@ -279,12 +286,17 @@ class EngineBackend:
             )
         )
 
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
     async def generate(
         self,
         messages: list[Message],
         params: GenerationParams,
         request_id: str,
         prefix: str = "",
+        *,
+        opening: str = "",
     ) -> EngineGeneration:
         from vllm.exceptions import VLLMValidationError
         from vllm.inputs import TokensPrompt
@@ -319,6 +331,17 @@ class EngineBackend:
             max_tokens = min(params.max_tokens or room, room)
         else:
             max_tokens = _check_lengths(len(ids), params.max_tokens, limit)
+            if opening:
+                # Written for the model (`--prefill-think`): its tokens are completion tokens.
+                ids += self._tokenizer.encode(opening, add_special_tokens=False)
+                max_tokens -= len(ids) - prompt_tokens
+                if max_tokens < 1:
+                    raise APIError(
+                        400,
+                        f"the prompt leaves no room in the {limit}-token context for the reply",
+                        param="messages",
+                        code="context_length_exceeded",
+                    )
         sampling = SamplingParams(
             n=params.n,
             max_tokens=max_tokens,

@@ -16,6 +16,12 @@ those tags (with prefix caching the prefill of the text so far is mostly cache h
 `ForcedClose.resume_ms` reports what each close cost). With `--budget-enforcement logits` the
 in-process engine forces the tags itself (`server.budget_logits`, the same decision on the same
 counts): the run then only marks the answers they open, and nothing is aborted.
+
+With `--prefill-think` the local engine writes the reply's opening think tag for the model
+(`server.backend.Prefilling`): the run feeds that text to every choice's shaper first, as if the
+model had written it (its tokens counted as completion tokens), and asks the engine's grammar
+for the rest of the reply only (`server.structured.grammar.after`). Output, usage and answer
+offsets are what they were; the first reasoning text streams the tag's decode steps sooner.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Protocol, TypeVar
 
 from parsing import ANSWER, THINK, get_format
 from server import metrics
-from server.backend import Backend, Generation, GenerationParams, Message, Piece
+from server.backend import Backend, Generation, GenerationParams, Message, Piece, Prefilling
 from server.budgets import (
     FIRST_MS,
     FIRST_TOKENS,
@@ -40,12 +46,14 @@ from server.budgets import (
     close_reason,
     engine_args,
     forced_text,
+    opens_with_answer,
 )
 from server.errors import APIError, as_api_error, generation_error
 from server.schemas import ChoiceTimings, Usage
 from server.shaping import ChoiceShaper, Op, RunSummary, chat_usage, summarize
 from server.streams import Admission
 from server.structured.final import FinalAnswerCheck
+from server.structured.grammar import Constraint, after
 from server.tools.calls import CallParsing
 
 log = logging.getLogger("server")
@@ -126,18 +134,58 @@ class Run:
         # this run only marks the answers they open, and waits while the engine writes them.
         self._in_engine = budget.steers and backend.steers_in_engine
         self._engine_closing = False
+        self._opening = ""  # written for the model as the start of the reply (`_prefill`)
 
     async def start(self) -> None:
         """Submit the request (raises `APIError` for what the client caused). A budget that
         allows no thinking at all opens the response with an answer right away."""
+        tokens = self._prefill()
         if self._in_engine:
             arrival_unix = time.time() - (time.monotonic() - self.t0)
-            self.params = replace(self.params, extra_args=engine_args(self.budget, arrival_unix))
-        if self.budget.steers:
+            args = engine_args(self.budget, arrival_unix, self._opening, tokens)
+            self.params = replace(self.params, extra_args=args)
+        if self.budget.steers and not self._opening:
             self._decide(time.monotonic())
-        self.generation = await self._submit(self._text, self.params)
+        if self._opening:
+            assert isinstance(self.backend, Prefilling)
+            self.generation = await self.backend.generate(
+                self.messages, self.params, self.request_id, opening=self._opening
+            )
+            # The model goes on from the opening: every choice's text starts with it.
+            now = time.monotonic()
+            for shaper in self.shapers:
+                opened = shaper.feed(self._opening, tokens, now)
+                assert not opened, "an opening tag alone produces no output"
+            self._text = self._opening
+        else:
+            self.generation = await self._submit(self._text, self.params)
         self._first_generation = self.generation  # its engine timestamps go into `metrics`
         self._prompt_tokens = self.generation.prompt_tokens
+
+    def _prefill(self) -> int:
+        """Decide whether the backend writes the reply's opening (`--prefill-think`): set
+        `_opening` and the constraint on the rest, and return the opening's tokens. Not when a
+        budget opens the reply with an answer, when `max_tokens` leaves no room after it, when
+        the grammar of the rest cannot be said, or, for a model that may not write the opening
+        on its own, when no enforce_format expression requires it."""
+        backend = self.backend
+        if not isinstance(backend, Prefilling) or not backend.opening:
+            return 0
+        if opens_with_answer(self.budget):
+            return 0
+        params = self.params
+        if backend.opening_if_required and params.regex is None:
+            return 0
+        opening = backend.opening
+        tokens = backend.count_tokens(opening)
+        if params.max_tokens is not None and params.max_tokens <= tokens:
+            return 0
+        rest = after(Constraint(params.regex, params.structural_tag), opening)
+        if rest is None:
+            return 0
+        self.params = replace(params, regex=rest.regex, structural_tag=rest.structural_tag)
+        self._opening = opening
+        return tokens
 
     async def _submit(self, prefix: str, params: GenerationParams) -> Generation:
         request_id = self.request_id

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelprep import adapter_style, shipped_adapter_dir
+from parsing import get_format
 from server.backend import Message
 from server.config import Settings
 from server.errors import APIError
@@ -20,10 +21,16 @@ _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant"
 # looping inside one segment until max_tokens, and what guarantee at least two complete
 # answers within ~150 tokens. Deployments of a trained model can pass a looser expression
 # with --enforce-format-regex.
-INTERLEAVED_THINK = r"<think> ?[^<>\s][^<>]{0,119}</think>"
+INTERLEAVED_THINK_TEXT = r" ?[^<>\s][^<>]{0,119}</think>"  # after the opening tag
+INTERLEAVED_THINK = "<think>" + INTERLEAVED_THINK_TEXT
 INTERLEAVED_ANSWER = r"<answer> ?[^<>\s][^<>]{0,39}</answer>"
 _INTERLEAVED_PAIR = INTERLEAVED_THINK + INTERLEAVED_ANSWER
 INTERLEAVED_REGEX = f"({_INTERLEAVED_PAIR}){{2,3}}"
+# The same expression for the rest of the reply once its opening <think> is written
+# (`--prefill-think`).
+INTERLEAVED_REGEX_AFTER_OPENING = (
+    INTERLEAVED_THINK_TEXT + INTERLEAVED_ANSWER + f"({_INTERLEAVED_PAIR}){{1,2}}"
+)
 # r1: the prompt opens <think>; one bounded thinking block, then a plain answer.
 R1_THINK = r" ?[^<>\s][^<>]{0,399}</think>"
 R1_REGEX = R1_THINK + r" ?[^<>\s][^<>]{0,199}"
@@ -71,6 +78,40 @@ def to_messages(
     if system_prompt is not None and not any(m.role == "system" for m in messages):
         messages.insert(0, Message("system", system_prompt))
     return messages
+
+
+def opening_prefill(settings: Settings) -> str:
+    """What the local engine writes for the model as the start of a reply (`--prefill-think`):
+    the opening think tag, or "" for none.
+
+    Only the interleaved format's replies open with a think segment (r1's is opened by the
+    prompt, `none` has none). A gateway forwards requests as they are and never prefills.
+    """
+    if not settings.prefill_think or settings.upstream or settings.format != "interleaved":
+        return ""
+    return get_format(settings.format).think_open or ""
+
+
+def opens_by_itself(settings: Settings) -> bool:
+    """Whether the served model certainly writes the opening think tag on its own: one with an
+    adapter trained on the format does. A model served without an adapter may be a base model
+    that does not write the format (the default one does not); its replies are prefilled only
+    where the enforce_format expression requires the tag."""
+    return served_adapter(settings) is not None
+
+
+def regex_after(pattern: str, opening: str) -> str | None:
+    """`pattern` for the rest of a reply that `opening` already starts; None when that cannot
+    be said (a custom expression that does not begin with the opening literally)."""
+    if pattern == INTERLEAVED_REGEX and opening == "<think>":
+        return INTERLEAVED_REGEX_AFTER_OPENING
+    if "|" in pattern:
+        return None  # an alternative might not start with the opening
+    for head in {opening, re.escape(opening)}:
+        rest = pattern[len(head) :]
+        if pattern.startswith(head) and rest and rest[0] not in "?*+{":
+            return rest
+    return None
 
 
 def enforce_regex(settings: Settings) -> str:

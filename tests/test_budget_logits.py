@@ -134,3 +134,19 @@ def test_an_unknown_budget_field_is_refused() -> None:
         BudgetLogitsProcessor.validate_params(
             SamplingParams(extra_args={"interleaved_budget": {"max_thinking": 3}})
         )
+
+
+@pytest.mark.parametrize("fields", [{"max_segment_tokens": 12}, {"first_answer_tokens": 10}])
+def test_an_opening_written_for_the_model_counts_as_its_own(processor_factory, fields) -> None:
+    """With `--prefill-think` the opening tag is in the prompt, not the output: the processor
+    reads it first, and forces the same tags at the same place as when the model wrote it."""
+    written_by_model = processor_factory()
+    outputs = add(written_by_model, {0: budgeted(**fields)})
+    (whole,) = run_text(written_by_model, outputs, [THINKING], steps=30)
+    assert "</think><answer>" in whole
+    prefilled = processor_factory()
+    tokens = len(prefilled.tokenizer.encode("<think>", add_special_tokens=False))
+    args = engine_args(ReasoningBudget(**fields), 0.0, "<think>", tokens)
+    outputs = add(prefilled, {0: SamplingParams(extra_args=args)})
+    (rest,) = run_text(prefilled, outputs, [THINKING.removeprefix("<think>")], steps=30 - tokens)
+    assert "<think>" + rest == whole

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parsing import Format, ToolCallSyntax
-from server.prompting import INTERLEAVED_ANSWER, INTERLEAVED_THINK, R1_THINK
+from server.prompting import INTERLEAVED_ANSWER, INTERLEAVED_THINK, R1_THINK, regex_after
 from server.tools.spec import Tool, ToolRequest
 
 MAX_PARALLEL_CALLS = 4
@@ -122,9 +122,11 @@ def _final_answer(fmt: Format, schema: dict[str, Any], enforce: bool) -> Element
     opener, closer = fmt.answer_open, fmt.answer_close
     last = _seq(_const(opener), _regex(" ?"), json_answer, _regex(" ?"), _const(closer))
     if enforce and fmt.think_open == "<think>" and opener == "<answer>":
-        earlier = _regex(INTERLEAVED_THINK + INTERLEAVED_ANSWER)
-        pairs = {"type": "repeat", "min": 0, "max": 2, "content": earlier}
-        return _seq(pairs, _regex(INTERLEAVED_THINK), last)
+        # Up to two think/answer pairs, then a thought and the JSON answer, written as a
+        # thought first so that the rest after a prefilled <think> can be said (`after`).
+        later = _regex(INTERLEAVED_ANSWER + INTERLEAVED_THINK)
+        pairs = {"type": "repeat", "min": 0, "max": 2, "content": later}
+        return _seq(_regex(INTERLEAVED_THINK), pairs, last)
     free: list[Element] = [
         {"type": "tag", "begin": opener, "content": {"type": "any_text"}, "end": closer},
         _regex(r"[ \n]"),
@@ -180,3 +182,61 @@ def build(
         schemas.append((final_param, final))
     tag = json.dumps({"type": "structural_tag", "format": element}, ensure_ascii=False)
     return Constraint(structural_tag=tag, schemas=tuple(schemas))
+
+
+def after(constraint: Constraint, opening: str) -> Constraint | None:
+    """The constraint on the rest of a reply that `opening` already starts (the prefilled
+    think tag, `--prefill-think`); None when this cannot be said, and the reply is then not
+    prefilled. The schemas stay as they are."""
+    if constraint.regex is not None:
+        regex = regex_after(constraint.regex, opening)
+        return None if regex is None else Constraint(regex=regex, schemas=constraint.schemas)
+    if constraint.structural_tag is not None:
+        tag = json.loads(constraint.structural_tag)
+        rest = _element_after(tag["format"], opening)
+        if rest is None:
+            return None
+        tag["format"] = rest
+        text = json.dumps(tag, ensure_ascii=False)
+        return Constraint(structural_tag=text, schemas=constraint.schemas)
+    return constraint
+
+
+def _element_after(element: Element, opening: str) -> Element | None:
+    """`element` for what follows `opening`, when every way it can start begins with it."""
+    kind = element["type"]
+    if kind == "regex":
+        pattern = regex_after(element["pattern"], opening)
+        return None if pattern is None else _regex(pattern)
+    if kind == "const_string":
+        value: str = element["value"]
+        if len(value) > len(opening) and value.startswith(opening):
+            return _const(value[len(opening) :])
+        return None
+    if kind == "tag":
+        if not element["begin"].startswith(opening):
+            return None
+        return {**element, "begin": element["begin"][len(opening) :]}
+    if kind == "sequence":
+        first = _element_after(element["elements"][0], opening) if element["elements"] else None
+        return None if first is None else _seq(first, *element["elements"][1:])
+    if kind == "or":
+        alternatives = [_element_after(e, opening) for e in element["elements"]]
+        if any(a is None for a in alternatives):
+            return None
+        return {"type": "or", "elements": alternatives}
+    if kind == "repeat" and element["min"] >= 1:
+        first = _element_after(element["content"], opening)
+        if first is None:
+            return None
+        if element["max"] == 1:
+            return first
+        most = element["max"] - 1 if element["max"] >= 0 else element["max"]  # -1: unbounded
+        more = {**element, "min": element["min"] - 1, "max": most}
+        return _seq(first, more)
+    if kind == "triggered_tags" and not any(
+        trigger in opening or any(opening.endswith(trigger[:k]) for k in range(1, len(trigger)))
+        for trigger in element["triggers"]
+    ):
+        return element  # free text: the opening neither is nor starts a trigger
+    return None
