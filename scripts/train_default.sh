@@ -7,16 +7,17 @@
 # held-out phrasing) and its model card; then stage 5 (sft-early.yaml, 70 steps of 140): that adapter
 # trained on as a LoRA with early-answer traces, chained arithmetic and the everyday set
 # (tasks/data/everyday.jsonl, from `python -m training.distill` when missing), evaluated on
-# the early sets.
+# the early sets; last, one round of rejection-sampling fine-tuning from stage 5
+# (rft-early.yaml: 4 samples per prompt, the best correct kept), evaluated the same way.
 #
 #   scripts/train_default.sh            # about 4 hours of 2 CPU cores for the three SFT stages,
-#                                       # 1.5 more for stage 5
+#                                       # 1.5 more for stage 5, 15 minutes for the RFT round
 #
 # Resumable: run it again after an interruption and the SFT continues from its newest
 # checkpoint; a finished stage is not redone, evaluations are redone only when their JSON is
 # missing. Output: runs/sft-kk-tables-3/lora-r64 (the truth-table adapter), runs/sft-early/adapter
-# (the default, modelprep/adapters/smollm2-135m-interleaved-early), and their evaluations in
-# results/accuracy/.
+# (stage 5), runs/rft-early/adapter (the default, modelprep/adapters/smollm2-135m-interleaved-rft,
+# there in bf16), and their evaluations in results/accuracy/.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$repo/scripts/setup.sh"
@@ -39,3 +40,6 @@ run=runs/sft-kk-tables-3
 [[ -f tasks/data/everyday.jsonl ]] || "$py" -m training.distill
 "$py" -m training sft --config training/configs/sft-early.yaml --resume
 "$repo/scripts/evaluate.sh" early early
+[[ -f runs/rft-early/adapter/adapter_model.safetensors ]] ||
+  "$py" -m training rft --config training/configs/rft-early.yaml
+"$repo/scripts/evaluate.sh" rft-early early

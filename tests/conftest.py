@@ -43,6 +43,9 @@ SESSION_FLAGS = (
     str(256 * 1024),
 )
 START_TIMEOUT_S = float(os.environ.get("INTERLEAVED_TEST_START_TIMEOUT", "420"))
+# The session server prefills the opening `<think>` (the default): "<", "think", ">" on the
+# default model's tokenizer, counted as completion tokens but not decoded by the engine.
+OPENING_TOKENS = 3
 
 
 @dataclass

@@ -58,7 +58,10 @@ def warm(client: Any, **request: Any) -> None:
     of the logits, which is enough to change a small model's greedy path. Comparing two calls
     is only meaningful when both see the same cache state (this is vLLM's behaviour, not ours:
     --no-enable-prefix-caching turns it off)."""
-    client.chat.completions.create(**{**request, "max_tokens": 1, "stream": False})
+    extra = {k: v for k, v in request.get("extra_body", {}).items() if k != "max_completion_tokens"}
+    client.chat.completions.create(
+        **{**request, "max_tokens": 1, "stream": False, "extra_body": extra}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from conftest import OPENING_TOKENS
 from fakes import ThinkerBackend, client_for, sse_payloads
 
 from parsing import HERMES, INTERLEAVED
@@ -268,7 +269,6 @@ KK = (
     "Oliver is a knave. Oliver says that Zoey is a knight. Who is a knight and who is a knave?"
 )
 QUESTIONS = ("What is 2+3? Then multiply by 4.", KK)
-OPENING_TOKENS = 3  # `<think>` on the default model's tokenizer: "<", "think", ">"
 MERGED_STEPS = 8  # how far an answer's offsets may move when engine outputs were merged
 
 

@@ -383,6 +383,12 @@ def test_rft_round_keeps_reference_traces_when_nothing_is_right(
     assert stats["prompts_solved"] == 0 and stats["reference_fallback"] == 8
     kept = (tmp_path / "rft" / "round-1" / "samples.jsonl").read_text().splitlines()
     assert all("target" not in json.loads(line)["meta"] for line in kept)
+    # Its card is the rejection-sampling run's, with the round, over the warm start's.
+    summary = json.loads((adapter / "training_summary.json").read_text())
+    assert summary["config"]["mode"] == "rft" and summary["rounds"] == [stats]
+    assert summary["warm_start"]["config"]["mode"] == "sft"
+    card = (adapter / "README.md").read_text()
+    assert "rejection-sampling fine-tuning" in card and "- Round 1: 16 samples of 8" in card
     # Own samples only: with nothing right there is nothing to learn from, and that is an error.
     with pytest.raises(ValueError, match="no example"):
         rft_train(

@@ -56,6 +56,22 @@ def write_model_card(
     return render(folder)
 
 
+def write_rft_card(folder: str | Path, cfg: Config, rounds: list[dict[str, Any]]) -> Path:
+    """The card of a rejection-sampling run's adapter: its own config (not the SFT step's of its
+    last round) and what each round sampled, kept and trained on."""
+    folder = Path(folder)
+    summary = {
+        "config": cfg.to_dict(),
+        "steps": sum(r["sft_steps"] for r in rounds),
+        "final_metrics": {},
+        "rounds": rounds,
+        "evaluation": None,
+        "warm_start": warm_start_of(cfg.to_dict()),
+    }
+    (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return render(folder)
+
+
 def warm_start_of(cfg: dict[str, Any]) -> dict[str, Any] | None:
     """What the run started from was trained on and for how long (from its own summary), so a
     card states the whole training, not only the last stage: the initial adapter of an RL run,
@@ -112,6 +128,16 @@ def render(folder: str | Path) -> Path:
                 if cfg.get("freeze_embeddings")
                 else ")"
             )
+    elif cfg["mode"] == "rft":
+        fallback = cfg["rft_reference_fallback"]
+        method = (
+            f"rejection-sampling fine-tuning: {cfg['n_samples']} samples per prompt at "
+            f"temperature {cfg['temperature']}, scored by the paper's rewards (intermediate "
+            f"reward `{cfg['intermediate']}`, `{cfg['gate']}` gate); per prompt the best correct, "
+            "well-formed sample is kept"
+            + (", the reference trace where none was right" if fallback else "")
+            + ", and the adapter fine-tuned on what was kept, once per round"
+        )
     else:
         method = (
             f"RL with advantage estimator `{cfg['estimator']}`, {cfg['n_samples']} samples "
@@ -154,6 +180,7 @@ def render(folder: str | Path) -> Path:
         f"- Method: {method}.",
         f"- Steps: {summary['steps']} (batch {cfg['batch_size']}, lr {cfg['lr']}).",
         f"- Data: {_data_text(cfg['data'])}.",
+        *_round_lines(summary.get("rounds")),
         *_warm_start_lines(warm),
         *(
             [
@@ -188,6 +215,16 @@ def render(folder: str | Path) -> Path:
     path = folder / CARD_FILE
     path.write_text("\n".join(lines))
     return path
+
+
+def _round_lines(rounds: list[dict[str, Any]] | None) -> list[str]:
+    return [
+        f"- Round {r['round']}: {r['samples']} samples of {r['prompts']} prompts, "
+        f"{r['sample_accuracy']:.1%} correct; {r['prompts_solved']} prompts solved, "
+        f"{r['reference_fallback']} kept their reference trace; {r['sft_steps']} fine-tuning "
+        "steps."
+        for r in rounds or []
+    ]
 
 
 def _warm_start_lines(warm: dict[str, Any] | None) -> list[str]:

@@ -35,6 +35,7 @@ from tasks.example import Example, write_jsonl
 from training.config import Config
 from training.examples import load_examples
 from training.model import base_model_path, load_policy, load_tokenizer, pick_device
+from training.model_card import write_rft_card
 from training.rewards import RewardBreakdown, score
 from training.rl.rollout import Sample, make_backend
 from training.templates import apply_template
@@ -115,6 +116,7 @@ def train(cfg: Config) -> Path:
     (out / "config.yaml").write_text(cfg.to_yaml())
     examples = [ex for ex in load_examples(cfg.data) if ex.reasoning_steps]
     adapter = cfg.init_adapter
+    rounds: list[dict[str, Any]] = []
     for round_no in range(1, cfg.rft_rounds + 1):
         workdir = out / f"round-{round_no}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -135,8 +137,10 @@ def train(cfg: Config) -> Path:
         stats["sft_seconds"] = time.perf_counter() - started
         (workdir / "stats.json").write_text(json.dumps(stats, indent=2))
         print(json.dumps(stats), flush=True)
+        rounds.append(stats)
     final = out / "adapter"
     if final.exists():
         shutil.rmtree(final)
     shutil.copytree(adapter, final)
+    write_rft_card(final, cfg, rounds)  # the run's own card, not its last SFT step's
     return final
