@@ -13,6 +13,9 @@ Three things may be forced, and they combine:
 xgrammar structural tag (vLLM's `structured_outputs.structural_tag`), whose elements are plain
 data: regex, const_string, tag (begin, content, end), json_schema, any_text, sequence, or, repeat,
 star, triggered_tags.
+
+`after` rewrites a constraint for the rest of a reply whose opening think tag the server wrote
+for the model (`--prefill-think`).
 """
 
 from __future__ import annotations
