@@ -367,14 +367,19 @@ def unprefilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 # What is compared: plain requests, the enforce_format expression and a JSON final answer's
 # grammar (the rest after the opening on one side, the whole on the other), and a reasoning
-# budget's forced closes and continuations.
+# budget's forced closes and continuations. Identical up to near-ties: with the prefill the
+# tag's keys and values come from the prompt's batched prefill instead of three decode steps,
+# which changes the last bits of later logits, and where the model's two best tokens are
+# that close greedy can pick the other one (seen in a 200-token reply under the JSON
+# grammar, where the model loops; the masks of both grammars were identical all along). These
+# replies have no such tie on this engine.
 CASES = {
     "readme": (QUESTIONS[0], 200, {}),
     "kk": (QUESTIONS[1], 120, {}),
     "enforce-format": (QUESTIONS[0], 200, {"extra_body": {"enforce_format": True}}),
     "json-final-answer": (
-        QUESTIONS[0],
-        200,
+        "What is 2+3?",
+        60,
         {
             "response_format": {
                 "type": "json_schema",
