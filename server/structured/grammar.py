@@ -13,6 +13,9 @@ Three things may be forced, and they combine:
 xgrammar structural tag (vLLM's `structured_outputs.structural_tag`), whose elements are plain
 data: regex, const_string, tag (begin, content, end), json_schema, any_text, sequence, or, repeat,
 star, triggered_tags.
+
+`after` rewrites a constraint for the rest of a reply whose opening think tag the server wrote
+for the model (`--prefill-think`).
 """
 
 from __future__ import annotations
@@ -186,15 +189,15 @@ def build(
 
 def after(constraint: Constraint, opening: str) -> Constraint | None:
     """The constraint on the rest of a reply that `opening` already starts (the prefilled
-    think tag, `--prefill-think`); None when this cannot be said, and the reply is then not
-    prefilled. The schemas stay as they are."""
+    think tag, `--prefill-think`); None when this cannot be said, or when the constraint does
+    not let a reply start with it: the reply is then not prefilled. The schemas stay."""
     if constraint.regex is not None:
         regex = regex_after(constraint.regex, opening)
         return None if regex is None else Constraint(regex=regex, schemas=constraint.schemas)
     if constraint.structural_tag is not None:
         tag = json.loads(constraint.structural_tag)
         rest = _element_after(tag["format"], opening)
-        if rest is None:
+        if rest is None or rest is _NEVER:
             return None
         tag["format"] = rest
         text = json.dumps(tag, ensure_ascii=False)
@@ -202,41 +205,94 @@ def after(constraint: Constraint, opening: str) -> Constraint | None:
     return constraint
 
 
+# What `_element_after` says of an element no text starting with the opening can match.
+_NEVER: Element = {"type": "never"}
+
+
 def _element_after(element: Element, opening: str) -> Element | None:
-    """`element` for what follows `opening`, when every way it can start begins with it."""
+    """`element` for what follows `opening` in the texts it matches that start with it;
+    `_NEVER` when none does; None when that cannot be said."""
     kind = element["type"]
     if kind == "regex":
         pattern = regex_after(element["pattern"], opening)
-        return None if pattern is None else _regex(pattern)
-    if kind == "const_string":
-        value: str = element["value"]
-        if len(value) > len(opening) and value.startswith(opening):
-            return _const(value[len(opening) :])
-        return None
-    if kind == "tag":
-        if not element["begin"].startswith(opening):
-            return None
-        return {**element, "begin": element["begin"][len(opening) :]}
+        if pattern is not None:
+            return _regex(pattern)
+        return _NEVER if _regex_never(element["pattern"], opening) else None
+    if kind in ("const_string", "tag"):
+        head: str = element["value" if kind == "const_string" else "begin"]
+        if head.startswith(opening) and (kind == "tag" or len(head) > len(opening)):
+            rest = head[len(opening) :]
+            return _const(rest) if kind == "const_string" else {**element, "begin": rest}
+        return None if opening.startswith(head) else _NEVER
     if kind == "sequence":
-        first = _element_after(element["elements"][0], opening) if element["elements"] else None
-        return None if first is None else _seq(first, *element["elements"][1:])
+        return _sequence_after(element["elements"], opening)
+    if kind == "star" or (kind == "repeat" and element["min"] == 0):
+        return _sequence_after([element], opening)
+    if kind == "repeat" and element["min"] >= 1:
+        first = _element_after(element["content"], opening)
+        if first is None or first is _NEVER or element["max"] == 1:
+            return first
+        most = element["max"] - 1 if element["max"] >= 0 else element["max"]  # -1: unbounded
+        return _seq(first, {**element, "min": element["min"] - 1, "max": most})
     if kind == "or":
         alternatives = [_element_after(e, opening) for e in element["elements"]]
         if any(a is None for a in alternatives):
             return None
-        return {"type": "or", "elements": alternatives}
-    if kind == "repeat" and element["min"] >= 1:
-        first = _element_after(element["content"], opening)
-        if first is None:
-            return None
-        if element["max"] == 1:
-            return first
-        most = element["max"] - 1 if element["max"] >= 0 else element["max"]  # -1: unbounded
-        more = {**element, "min": element["min"] - 1, "max": most}
-        return _seq(first, more)
+        return _either([a for a in alternatives if a is not None and a is not _NEVER])
+    if kind == "any_text":
+        return element
     if kind == "triggered_tags" and not any(
         trigger in opening or any(opening.endswith(trigger[:k]) for k in range(1, len(trigger)))
         for trigger in element["triggers"]
     ):
         return element  # free text: the opening neither is nor starts a trigger
     return None
+
+
+def _sequence_after(elements: list[Element], opening: str) -> Element | None:
+    if not elements:
+        return _NEVER  # the empty text
+    first, rest = elements[0], elements[1:]
+    kind = first["type"]
+    if kind == "star" or (kind == "repeat" and first["min"] == 0):
+        # Repeated at least once, the opening starting the first time; or not at all.
+        once = _element_after(first["content"], opening)
+        skipped = _sequence_after(rest, opening)
+        if once is None or skipped is None:
+            return None
+        options = []
+        if once is not _NEVER:
+            more: list[Element] = [first]
+            if kind == "repeat" and first["max"] >= 0:
+                more = [{**first, "max": first["max"] - 1}] if first["max"] > 1 else []
+            options.append(_seq(once, *more, *rest))
+        if skipped is not _NEVER:
+            options.append(skipped)
+        return _either(options)
+    head = _element_after(first, opening)
+    if head is None or head is _NEVER or not rest:
+        return head
+    return _seq(head, *rest)
+
+
+def _either(options: list[Element]) -> Element:
+    if not options:
+        return _NEVER
+    return options[0] if len(options) == 1 else {"type": "or", "elements": options}
+
+
+def _regex_never(pattern: str, opening: str) -> bool:
+    """Whether no text matching `pattern` can start with `opening`, judged from its first
+    character or character class (a plain one, not optional); False when unsure."""
+    if not pattern or not opening or "|" in pattern:
+        return False
+    if pattern.startswith("[") and not pattern.startswith("[^"):
+        end = pattern.find("]", 1)
+        members = pattern[1:end].replace("\\n", "\n")
+        if end < 0 or "-" in members or "\\" in members:
+            return False
+        following = pattern[end + 1 : end + 2]
+        return following not in ("?", "*", "{") and opening[0] not in members
+    if pattern[0] in "\\.^$()[]{}?*+|":
+        return False
+    return pattern[1:2] not in ("?", "*", "{") and pattern[0] != opening[0]
