@@ -6,12 +6,12 @@
         --launch logits="python -m server --port 8102 --enforce-eager --budget-enforcement logits"
 
 The server enforces budgets one of two ways (`--budget-enforcement`):
-- `continue` (`server.generation`): abort the generation and continue it with the text so far
+- `continue` (`server.generation.run`): abort the generation and continue it with the text so far
   plus `</think><answer>` as the assistant prefix. Each close reports `resume_ms` in the
   response's `timings`: from the decision to the continuation's first output (abort, prefill
   of prompt plus reply so far, one decode step).
-- `logits` (`server.budget_logits`): a logits processor in the engine forces the tag tokens,
-  one per decode step; nothing is aborted, so there is no `resume_ms`.
+- `logits` (`server.generation.budget_logits`): a logits processor in the engine forces the tag
+  tokens, one per decode step; nothing is aborted, so there is no `resume_ms`.
 
 For each server (one at a time: `--launch` starts, measures and stops each in turn, so they
 never share the CPU) the harness sends the same held-out K&K prompts without a budget (the

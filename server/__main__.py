@@ -27,10 +27,10 @@ from types import FrameType
 import uvicorn
 
 from server.api import create_app
-from server.backend import Backend
+from server.backends.base import Backend
 from server.config import PROG, Settings, parse_settings
-from server.connections import uvicorn_config
-from server.prompting import check_regex
+from server.generation.prompting import check_regex
+from server.http.connections import uvicorn_config
 from server.startup import ConfigError, UsageError
 from server.state import AppState
 
@@ -74,10 +74,10 @@ def configure_logging(level: str) -> None:
 
 def make_backend(settings: Settings) -> Backend:
     if settings.upstream:
-        from server.upstream import UpstreamBackend
+        from server.backends.upstream import UpstreamBackend
 
         return UpstreamBackend(settings)
-    from server.engine import EngineBackend
+    from server.backends.engine import EngineBackend
 
     return EngineBackend(settings)
 

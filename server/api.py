@@ -15,12 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from server import chat_api, errors, responses_api
-from server.backend import Backend
+from server.backends.base import Backend
+from server.chat import route as chat_api
 from server.config import Settings
-from server.errors import APIError, engine_dead, error_response
+from server.http import errors
+from server.http.errors import APIError, engine_dead, error_response
+from server.http.middleware import RequestContext
 from server.messages import router as messages_router
-from server.middleware import RequestContext
+from server.responses import route as responses_api
 from server.schemas import ModelCard, ModelList
 from server.state import AppState
 

@@ -61,9 +61,10 @@ Switch = Annotated[bool, BeforeValidator(_switch)]
 # vLLM's own (`AsyncEngineArgs.add_cli_args`); the text here is what we add to vLLM's help. One
 # that is not set is not passed, so vLLM's default applies, except where our default differs:
 # - gpu_memory_utilization / kv_cache_memory_bytes: on CPU, with neither set, the KV cache gets
-#   2 GiB (`server.engine.CPU_DEFAULT_KV_CACHE_BYTES`), because vLLM's default share (0.92 of
-#   host RAM there) fails to start on most hosts.
-# - distributed_executor_backend: on CPU with one worker, `server.engine.CPU_DEFAULT_EXECUTOR`.
+#   2 GiB (`server.backends.engine.CPU_DEFAULT_KV_CACHE_BYTES`), because vLLM's default share
+#   (0.92 of host RAM there) fails to start on most hosts.
+# - distributed_executor_backend: on CPU with one worker,
+#   `server.backends.engine.CPU_DEFAULT_EXECUTOR`.
 ENGINE_ARGS: dict[str, str] = {
     "max_model_len": "(default: the model's)",
     "max_num_seqs": "",
@@ -215,7 +216,8 @@ class Settings(BaseSettings):
         description="Regular expression used for requests with "
         "enforce_format (default: 2-3 bounded think/answer pairs).",
     )
-    # Total think-token caps of `reasoning_effort` low / medium / high (server.reasoning_fields).
+    # Total think-token caps of `reasoning_effort` low / medium / high
+    # (server.generation.reasoning_fields).
     reasoning_effort_low_tokens: int = Field(
         64,
         description="Total thinking tokens a request with reasoning_effort 'low' may use; then "

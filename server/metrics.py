@@ -7,7 +7,7 @@ from itertools import pairwise
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
-from server.shaping import ChoiceShaper
+from server.generation.shaping import ChoiceShaper
 
 _LATENCY_BUCKETS = (
     0.01,

@@ -2,9 +2,9 @@
 
 Requests are validated with these models (unknown fields are rejected with 400, so nothing is
 silently misread). Everything the server sends is built from them and serialized once: the
-non-streaming bodies, every `chat.completion.chunk` (`server.shaping`, dumped with
+non-streaming bodies, every `chat.completion.chunk` (`server.generation.shaping`, dumped with
 `exclude_unset`, so a chunk carries only the fields it sets) and every Responses event
-(`server.responses_events`).
+(`server.responses.encoder`).
 
 Extensions to OpenAI's shapes (all additive, so unmodified OpenAI clients keep working):
   - request `enforce_format` (bool): constrain generation to the interleaved format.
@@ -12,7 +12,7 @@ Extensions to OpenAI's shapes (all additive, so unmodified OpenAI clients keep w
   - message `answers` (list of `AnswerInfo`) and choice `format_ok` (bool) when not streaming.
   - message / delta `reasoning` (vLLM's field name) and, with --reasoning-content-field,
     `reasoning_content`.
-  - reasoning controls (`server.reasoning_fields` maps them onto one budget):
+  - reasoning controls (`server.generation.reasoning_fields` maps them onto one budget):
     `reasoning_budget`, `reasoning_effort`, `reasoning`, `include_reasoning`,
     `chat_template_kwargs.enable_thinking`, `thinking_token_budget`; `AnswerInfo.forced`.
   - `timings` (`ChoiceTimings`): per choice in the non-streaming body and in the choice's
@@ -144,7 +144,8 @@ _Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS_LIMIT)]
 
 
 class ReasoningBudgetField(_Strict):
-    """Our own reasoning limits, every one explicit (all optional; see `server.budgets`)."""
+    """Our own reasoning limits, every one explicit (all optional; see
+    `server.generation.budgets`)."""
 
     max_segment_tokens: _Tokens | None = None  # each think segment
     max_total_tokens: _Tokens | None = None  # all think segments together
@@ -193,7 +194,7 @@ class ChatCompletionRequest(_Strict):
     stream_options: StreamOptions | None = None
     user: str | None = None
     enforce_format: bool = False
-    # Reasoning controls (`server.reasoning_fields`).
+    # Reasoning controls (`server.generation.reasoning_fields`).
     reasoning_budget: ReasoningBudgetField | None = None
     reasoning_effort: Effort | None = None
     reasoning: OpenRouterReasoning | None = None
@@ -462,7 +463,7 @@ class InputMessage(BaseModel):
 
 def _item_type(value: Any) -> str:
     kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", "")
-    # Tags in brackets: `server.errors` leaves them out of the field path it reports.
+    # Tags in brackets: `server.http.errors` leaves them out of the field path it reports.
     return f"item[{kind}]"
 
 
@@ -489,7 +490,7 @@ class ResponsesRequest(_Strict):
     reasoning items, function calls and their outputs), instructions (the system prompt),
     max_output_tokens, temperature, top_p, seed, stream, user, enforce_format, tools
     (`function` tools), tool_choice, parallel_tool_calls, reasoning.effort and reasoning_budget
-    (see `server.reasoning_fields`). Neutral-only: store (false), metadata, service_tier,
+    (see `server.generation.reasoning_fields`). Neutral-only: store (false), metadata, service_tier,
     reasoning.summary ("auto" or null: no summaries are written, the think text itself is the
     reasoning item), truncation ("disabled"). Anything else, e.g. previous_response_id, is
     rejected."""

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 
-from server.backend import Backend, GenerationParams, Message
-from server.budgets import NO_BUDGET, ReasoningBudget
+from server.backends.base import Backend, GenerationParams, Message
 from server.config import Settings
-from server.errors import APIError, engine_dead
-from server.generation import Encoder, Run
-from server.middleware import AccessRecord
-from server.prompting import system_prompt_for
-from server.shaping import RunSummary
-from server.streams import Admission, ClientGone, GenerationStream, until_disconnect
+from server.generation.budgets import NO_BUDGET, ReasoningBudget
+from server.generation.prompting import system_prompt_for
+from server.generation.run import Encoder, Run
+from server.generation.shaping import RunSummary
+from server.http.errors import APIError, engine_dead
+from server.http.middleware import AccessRecord
+from server.http.streams import Admission, ClientGone, GenerationStream, until_disconnect
 from server.structured.final import FinalAnswerCheck
 from server.tools.calls import CallParsing
 

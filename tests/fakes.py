@@ -2,7 +2,7 @@
 
 The real engine is what most tests use (the session `server` fixture in conftest.py). These
 fakes cover what a live engine cannot do on demand: fail mid-stream, hold a generation open,
-produce exact token counts. They implement `server.backend.Backend`, so the app under test is
+produce exact token counts. They implement `server.backends.base.Backend`, so the app under test is
 the real one, built by `create_app`.
 
 - `FakeBackend`: every request generates `SCRIPT` (one think, the answer "5"), optionally
@@ -34,9 +34,9 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from server.api import create_app
-from server.backend import GenerationParams, Message, Piece
+from server.backends.base import GenerationParams, Message, Piece
 from server.config import parse_settings
-from server.connections import protocol_class, uvicorn_config
+from server.http.connections import protocol_class, uvicorn_config
 
 # -- the scripted reply ---------------------------------------------------------------------------
 

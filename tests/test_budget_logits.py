@@ -1,5 +1,5 @@
-"""The in-engine budget enforcement (`server.budget_logits`), driven as vLLM's model runner
-drives a logits processor: requests join the persistent batch, sampled tokens are appended to
+"""The in-engine budget enforcement (`server.generation.budget_logits`), driven as vLLM's model
+runner drives a logits processor: requests join the persistent batch, sampled tokens are appended to
 their output lists, `update_state` runs before each step and `apply` masks the logits.
 
 No engine: the decisions are the point here; tests/test_server_budgets.py runs the real one.
@@ -15,8 +15,8 @@ from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate
 
 from modelprep import ensure_base_model
-from server.budget_logits import BudgetLogitsProcessor
-from server.budgets import ReasoningBudget, engine_args
+from server.generation.budget_logits import BudgetLogitsProcessor
+from server.generation.budgets import ReasoningBudget, engine_args
 
 
 @pytest.fixture(scope="module")

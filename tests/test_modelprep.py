@@ -108,6 +108,6 @@ def test_merged_prints_the_folder_the_server_serves(
     assert adapter is not None
     assert main(["--merged"]) == 0
     printed = Path(capsys.readouterr().out.strip())
-    # The same cached folder the engine loads (server.engine merges through the same call).
+    # The same cached folder the engine loads (server.backends.engine merges through the same call).
     assert printed == merged_model_dir(model_dir, adapter)
     assert (printed / "config.json").is_file() and printed != model_dir

@@ -17,10 +17,10 @@ from fakes import FakeBackend, choice, client_for, sse_body, sse_payloads
 
 from parsing import INTERLEAVED_INSTRUCTION
 from server import state as server_state
-from server.backend import GenerationParams, Message, Piece
+from server.backends.base import GenerationParams, Message, Piece
+from server.backends.upstream import UpstreamBackend
 from server.config import parse_settings
-from server.errors import APIError
-from server.upstream import UpstreamBackend
+from server.http.errors import APIError
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "2+3?"}]}
 

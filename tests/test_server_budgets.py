@@ -210,7 +210,7 @@ def test_gateway_budgets_continue_through_vllms_continue_final_message(
     assert body["usage"]["prompt_tokens"] > 0
 
 
-# -- the in-engine enforcement (`--budget-enforcement logits`, server.budget_logits) ----------
+# -- the in-engine enforcement (`--budget-enforcement logits`, server.generation.budget_logits) ----
 
 
 @pytest.fixture(scope="module")

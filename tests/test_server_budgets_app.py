@@ -19,8 +19,8 @@ from starlette.testclient import TestClient
 
 from parsing import StreamParser
 from server.api import create_app
-from server.budgets import BudgetView, ReasoningBudget, close_reason
 from server.config import parse_settings
+from server.generation.budgets import BudgetView, ReasoningBudget, close_reason
 from server.schemas import ChatCompletion, ChatCompletionChunk, ResponseObject
 
 
@@ -389,7 +389,7 @@ def test_gateway_budgets_continue_the_final_assistant_message() -> None:
     continues the last assistant message when asked with `continue_final_message`."""
     import httpx
 
-    from server.upstream import UpstreamBackend
+    from server.backends.upstream import UpstreamBackend
 
     requests: list[dict[str, Any]] = []
 

@@ -14,6 +14,12 @@ import pytest
 
 from parsing import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
 from server.__main__ import main
+from server.backends.engine import (
+    CPU_DEFAULT_EXECUTOR,
+    CPU_DEFAULT_KV_CACHE_BYTES,
+    cpu_engine_environment,
+    engine_kwargs,
+)
 from server.config import (
     ENGINE_ARGS,
     build_parser,
@@ -23,13 +29,7 @@ from server.config import (
     parse_settings,
     vllm_engine_actions,
 )
-from server.engine import (
-    CPU_DEFAULT_EXECUTOR,
-    CPU_DEFAULT_KV_CACHE_BYTES,
-    cpu_engine_environment,
-    engine_kwargs,
-)
-from server.prompting import INTERLEAVED_REGEX, enforce_regex, system_prompt_for
+from server.generation.prompting import INTERLEAVED_REGEX, enforce_regex, system_prompt_for
 from server.startup import ConfigError, StartupError, UsageError
 
 
@@ -281,8 +281,8 @@ def test_backends_raise_startup_errors_not_exits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Library code raises; only server.__main__ decides exit codes (3: never listened)."""
-    from server.engine import resolve_model
-    from server.upstream import UpstreamBackend
+    from server.backends.engine import resolve_model
+    from server.backends.upstream import UpstreamBackend
 
     settings = parse_settings(["--model", str(tmp_path), "--adapter", str(tmp_path / "none")])
     with pytest.raises(StartupError, match="not a LoRA adapter folder"):

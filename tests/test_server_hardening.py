@@ -21,9 +21,9 @@ from starlette.testclient import TestClient
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from server.backend import Message
-from server.connections import MAX_HEADER_BYTES
-from server.request_body import BodyTimeout, read_body
+from server.backends.base import Message
+from server.http.connections import MAX_HEADER_BYTES
+from server.http.request_body import BodyTimeout, read_body
 from server.schemas import ErrorResponse
 
 pytestmark = pytest.mark.timeout(120)

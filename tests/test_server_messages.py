@@ -16,7 +16,7 @@ import pytest
 from fakes import CALL, ScriptedBackend, client_for
 from starlette.testclient import TestClient
 
-from server.backend import Message
+from server.backends.base import Message
 
 pytestmark = pytest.mark.timeout(300)
 

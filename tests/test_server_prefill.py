@@ -19,9 +19,9 @@ from conftest import OPENING_TOKENS
 from fakes import ThinkerBackend, client_for, sse_payloads
 
 from parsing import HERMES, INTERLEAVED, NONE
-from server.backend import GenerationParams, Message
+from server.backends.base import GenerationParams, Message
 from server.config import parse_settings
-from server.prompting import (
+from server.generation.prompting import (
     INTERLEAVED_REGEX,
     INTERLEAVED_REGEX_AFTER_OPENING,
     opening_prefill,

@@ -16,7 +16,7 @@ from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 from starlette.testclient import TestClient
 
-from server.backend import Message
+from server.backends.base import Message
 
 pytestmark = pytest.mark.timeout(300)
 

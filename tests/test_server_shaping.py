@@ -18,9 +18,9 @@ from openai.types.chat import ChatCompletionChunk as OpenAIChunk
 from openai.types.responses import ResponseStreamEvent
 
 from parsing import parse
-from server.responses_events import ResponsesEncoder
+from server.generation.shaping import SEPARATOR, ChatEncoder, ChoiceShaper, summarize
+from server.responses.encoder import ResponsesEncoder
 from server.schemas import ChatCompletionChunk, ResponseObject
-from server.shaping import SEPARATOR, ChatEncoder, ChoiceShaper, summarize
 
 TEXT = (
     "<think> Let me add 2 and 3. </think> <answer> 5 </answer>\n"

@@ -22,7 +22,7 @@ from openai.types.chat import ChatCompletion as OpenAICompletion
 from openai.types.chat import ChatCompletionChunk as OpenAIChunk
 from starlette.testclient import TestClient
 
-from server.backend import Message
+from server.backends.base import Message
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -468,8 +468,8 @@ def test_gateway_passes_tools_on_and_parses_the_upstreams_calls() -> None:
     import httpx
 
     from server.api import create_app
+    from server.backends.upstream import UpstreamBackend
     from server.config import parse_settings
-    from server.upstream import UpstreamBackend
 
     sent: list[dict[str, Any]] = []
     stream = sse_body(

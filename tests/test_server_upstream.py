@@ -22,7 +22,7 @@ import pytest
 from conftest import ServerProcess, start_server
 
 from parsing import INTERLEAVED_INSTRUCTION, parse
-from server.prompting import INTERLEAVED_REGEX
+from server.generation.prompting import INTERLEAVED_REGEX
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(600)]
 

@@ -20,7 +20,7 @@ from fakes import SCRIPT, FakeBackend, FakeGeneration, LiveServer, client_for
 from starlette.testclient import TestClient
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from server.backend import GenerationParams, Message, Piece
+from server.backends.base import GenerationParams, Message, Piece
 from server.schemas import ErrorResponse
 
 pytestmark = pytest.mark.timeout(120)

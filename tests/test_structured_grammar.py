@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from parsing import HERMES, INTERLEAVED, R1, parse
-from server.prompting import INTERLEAVED_REGEX
+from server.generation.prompting import INTERLEAVED_REGEX
 from server.structured.grammar import build
 from server.tools.protocol import FunctionTool, NamedToolChoice
 from server.tools.spec import tool_request

@@ -41,7 +41,7 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 def test_one_style_to_instruction_map() -> None:
     from benchmarks.ttft import prompts
     from parsing.instructions import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
-    from server import prompting
+    from server.generation import prompting
     from tasks.prompts import INSTRUCTIONS, STYLES
 
     assert INSTRUCTIONS == {

@@ -1,4 +1,5 @@
-"""Messages API reasoning controls on our one `ReasoningBudget` (`server.reasoning_fields`).
+"""Messages API reasoning controls on our one `ReasoningBudget`
+(`server.generation.reasoning_fields`).
 
     thinking: {type: enabled, budget_tokens: N}   total think cap N (Anthropic's minimum of
                                                   1024 is not imposed: small models think less)
@@ -12,11 +13,11 @@ Two of them that set different caps are a 400 naming the second, never a silent 
 
 from __future__ import annotations
 
-from server.budgets import NO_BUDGET, ReasoningBudget
 from server.config import Settings
-from server.errors import APIError
+from server.generation.budgets import NO_BUDGET, ReasoningBudget
+from server.generation.reasoning_fields import check_honourable, effort_tokens
+from server.http.errors import APIError
 from server.messages.protocol import MessagesRequest, ThinkingDisabled, ThinkingEnabled
-from server.reasoning_fields import check_honourable, effort_tokens
 
 
 def messages_budget(body: MessagesRequest, settings: Settings) -> ReasoningBudget:

@@ -1,4 +1,4 @@
-"""A run's ops (`server.shaping.Op`) as Messages API content blocks and stream events.
+"""A run's ops (`server.generation.shaping.Op`) as Messages API content blocks and stream events.
 
 Pure: no I/O, no clock. The blocks come in the order the model wrote them:
   - each run of thinking text is a `thinking` block (a think segment; a call inside it splits it
@@ -22,7 +22,17 @@ from typing import Any
 from sse_starlette import ServerSentEvent
 
 from parsing import THINK
-from server.errors import APIError
+from server.generation.shaping import (
+    CALL_ARGS,
+    CALL_START,
+    END,
+    TEXT,
+    Op,
+    RunSummary,
+    call_error,
+    sse,
+)
+from server.http.errors import APIError
 from server.messages.errors import error_body
 from server.messages.protocol import (
     ContentBlock,
@@ -48,7 +58,6 @@ from server.messages.protocol import (
 )
 from server.messages.signing import ThinkingSigner
 from server.schemas import ChoiceTimings
-from server.shaping import CALL_ARGS, CALL_START, END, TEXT, Op, RunSummary, call_error, sse
 
 _STOP_REASONS: dict[str, StopReason] = {
     "stop": "end_turn",

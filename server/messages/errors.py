@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.errors import APIError
+from server.http.errors import APIError
 from server.messages.protocol import ErrorBody, ErrorObject
 
 _TYPES = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from parsing import ANSWER, THINK
-from server.errors import APIError
+from server.http.errors import APIError
 from server.messages.protocol import (
     InputBlock,
     MessagesRequest,

@@ -7,8 +7,11 @@ import uuid
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from server.backend import GenerationParams
-from server.errors import ERROR_BODIES
+from server.backends.base import GenerationParams
+from server.generation.preparation import prepare
+from server.http.errors import ERROR_BODIES
+from server.http.middleware import access_record
+from server.http.streams import ClientGone
 from server.messages.budget import messages_budget
 from server.messages.encoder import MessagesEncoder
 from server.messages.errors import error_json
@@ -21,10 +24,7 @@ from server.messages.protocol import (
     ToolChoiceTool,
 )
 from server.messages.signing import ThinkingSigner
-from server.middleware import access_record
-from server.preparation import prepare
 from server.state import AppState, check_model
-from server.streams import ClientGone
 from server.tools.spec import AUTO, NAMED, NONE, REQUIRED, ToolDef, ToolRequest, check_tools, choose
 
 PATH = "/v1/messages"

@@ -1,3 +1,7 @@
-"""Function calling in the Responses API: its tool and item shapes, and the input items
-(messages, reasoning, function calls and their outputs) as conversation turns. The route is
-`server.responses_api`, its events `server.responses_events`."""
+"""`POST /v1/responses`: the Responses API.
+
+route     the route
+encoder   a run's ops as output items (reasoning, function calls, messages) and their events
+protocol  function tools and input items; the request and output models are in `server.schemas`
+history   input items (messages, reasoning, function calls and their outputs) as turns
+"""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from server.backend import Backend
-from server.budgets import ReasoningBudget
-from server.errors import APIError
+from server.backends.base import Backend
+from server.generation.budgets import ReasoningBudget
+from server.http.errors import APIError
 from server.structured.grammar import Constraint
 
 

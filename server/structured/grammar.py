@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parsing import Format, ToolCallSyntax
-from server.prompting import INTERLEAVED_ANSWER, INTERLEAVED_THINK, R1_THINK, regex_after
+from server.generation.prompting import INTERLEAVED_ANSWER, INTERLEAVED_THINK, R1_THINK, regex_after
 from server.tools.spec import Tool, ToolRequest
 
 MAX_PARALLEL_CALLS = 4

@@ -18,7 +18,8 @@ from typing import Any
 from parsing import ANSWER, THINK
 from server.tools.prompt import CALL, Part, Turn
 
-SEPARATOR = "\n\n"  # how the server joins the thinking segments of a message (`server.shaping`)
+# How the server joins the thinking segments of a message (`server.generation.shaping`).
+SEPARATOR = "\n\n"
 
 
 def _alternate(thinks: list[str], answers: list[str]) -> list[Part]:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from parsing import ANSWER, THINK, Format, ToolCallSyntax
-from server.backend import Message
-from server.errors import APIError
+from server.backends.base import Message
+from server.http.errors import APIError
 from server.tools.spec import ToolRequest
 
 RESPONSE_OPEN = "<tool_response>"

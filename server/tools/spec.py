@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from server.errors import APIError
+from server.http.errors import APIError
 from server.tools.protocol import FunctionTool, NamedToolChoice, ToolChoice
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from parsing import get_format, get_tool_call_syntax
-from server.backend import Message
-from server.budgets import ReasoningBudget
-from server.prompting import enforce_regex, to_messages
+from server.backends.base import Message
+from server.generation.budgets import ReasoningBudget
+from server.generation.prompting import enforce_regex, to_messages
 from server.state import AppState
 from server.structured.check import check_constraint
 from server.structured.final import FinalAnswerCheck

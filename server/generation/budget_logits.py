@@ -1,6 +1,6 @@
 """Reasoning budgets enforced inside the engine: a vLLM logits processor that forces the tags.
 
-The other enforcement (`server.generation.Run`, the default) aborts the generation when a
+The other enforcement (`server.generation.run.Run`, the default) aborts the generation when a
 budget fires and continues it with the text so far plus `</think><answer>` as the assistant
 prefix: one prefill per forced close, no cost to requests without a budget. This one makes
 the engine itself write the tags: once a budget fires, the next sampled tokens of that request
@@ -9,11 +9,11 @@ abort, no second prefill; instead each closing costs the decode steps of its tag
 every engine step pays a small bookkeeping cost for the requests that carry a budget.
 `python -m benchmarks.forced_close --enforcement logits` measures both side by side.
 
-The decision is the same pure function (`server.budgets.close_reason`) on the same view
+The decision is the same pure function (`server.generation.budgets.close_reason`) on the same view
 (`BudgetView`), built from the request's own output tokens: they are detokenized
 incrementally and fed to `parsing.StreamParser`, so "inside a think segment" means exactly
 what it means everywhere else. A request opts in by carrying `SamplingParams.extra_args`
-`server.budgets.engine_args(budget, arrival)`; requests without
+`server.generation.budgets.engine_args(budget, arrival)`; requests without
 it are not tracked at all.
 
 Loaded by the engine process by its qualified name (`QUALNAME`, passed as vLLM's
@@ -34,7 +34,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
 from parsing import ANSWER, THINK, StreamParser
-from server.budgets import (
+from server.generation.budgets import (
     ARRIVAL_KEY,
     BUDGET_KEY,
     FIRST_MS,
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from vllm import SamplingParams
     from vllm.config import VllmConfig
 
-QUALNAME = "server.budget_logits:BudgetLogitsProcessor"  # vLLM wants "module:Class"
+QUALNAME = "server.generation.budget_logits:BudgetLogitsProcessor"  # vLLM wants "module:Class"
 # How many decoded-but-unsettled tokens incremental detokenization keeps as context (a
 # multi-byte character split over tokens decodes once its last byte arrives).
 _DETOKENIZE_CONTEXT = 6

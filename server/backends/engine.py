@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from modelprep.merged import adapter_rank, merged_model_dir
-from server.backend import GenerationParams, Message, Piece
+from server.backends.base import GenerationParams, Message, Piece
 from server.config import Settings
-from server.errors import APIError, engine_dead
-from server.prompting import enforce_regex, opening_prefill, opens_by_itself, regex_after
+from server.generation.prompting import enforce_regex, opening_prefill, opens_by_itself, regex_after
+from server.http.errors import APIError, engine_dead
 from server.startup import StartupError
 
 log = logging.getLogger("server")
@@ -166,13 +166,13 @@ def _pieces(out: Any) -> list[Piece]:
 
 
 class EngineBackend:
-    """`server.backend.Backend` on an in-process vLLM engine."""
+    """`server.backends.base.Backend` on an in-process vLLM engine."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.model_name = settings.served_model_name or ""
-        # Reasoning budgets steered inside the engine (`server.budget_logits`) rather than by
-        # abort-and-continue in `server.generation.Run`.
+        # Reasoning budgets steered inside the engine (`server.generation.budget_logits`) rather
+        # than by abort-and-continue in `server.generation.run.Run`.
         self.steers_in_engine = settings.budget_enforcement == "logits"
         # `--prefill-think`: the opening think tag every reply starts with ("" when off).
         self.opening = opening_prefill(settings)
@@ -202,7 +202,7 @@ class EngineBackend:
         os.environ.update(cpu_engine_environment(kwargs, on_cpu))
         kwargs.update(model=weights, served_model_name=self.model_name)
         if s.budget_enforcement == "logits":
-            from server.budget_logits import QUALNAME
+            from server.generation.budget_logits import QUALNAME
 
             kwargs["logits_processors"] = [QUALNAME]
         if adapter is not None and not s.merge_adapter:

@@ -1,5 +1,5 @@
 """What the HTTP layer needs from whatever generates text: the in-process vLLM engine
-(`server.engine`) or an upstream OpenAI-compatible server (`server.upstream`).
+(`server.backends.engine`) or an upstream OpenAI-compatible server (`server.backends.upstream`).
 
 Both turn a validated chat request into a stream of `Piece`s: raw text deltas per choice with
 the number of tokens they took. Everything after that (parsing, event shaping, metrics) is the
@@ -38,7 +38,8 @@ class GenerationParams:
     # Gateway mode with --upstream-tools: OpenAI's `tools`, `tool_choice` and
     # `parallel_tool_calls`, passed to the upstream as they are.
     tools: dict[str, Any] | None = None
-    # Engine-side steering (`server.budgets.engine_args`): passed to vLLM's SamplingParams.
+    # Engine-side steering (`server.generation.budgets.engine_args`): passed to vLLM's
+    # SamplingParams.
     extra_args: dict[str, object] | None = None
 
 
@@ -97,11 +98,11 @@ class Backend(Protocol):
         request_id: str,
         prefix: str = "",
     ) -> Generation:
-        """Validate and submit a request. Raises `server.errors.APIError` for anything the
+        """Validate and submit a request. Raises `server.http.errors.APIError` for anything the
         client caused, before any output exists, so the caller can still answer 4xx.
 
         `prefix`, when not empty, is the start of the assistant's reply: generation continues
-        it (a reasoning budget's forced close resumes this way, see `server.generation`). The
+        it (a reasoning budget's forced close resumes this way, see `server.generation.run`). The
         engine leaves its tokens out of `prompt_tokens`; a gateway cannot, and `Run` corrects
         for that. With a prefix, `max_tokens` is clamped to the room left in the context
         instead of being an error. Callers pass it only when it
@@ -111,7 +112,7 @@ class Backend(Protocol):
 @runtime_checkable
 class Prefilling(Protocol):
     """A backend that writes the opening of every reply for the model (`--prefill-think`):
-    the local engine. `server.generation.Run` feeds the same text to its shapers, so everything
+    the local engine. `server.generation.run.Run` feeds the same text to its shapers, so everything
     after them sees the reply as if the model had written it."""
 
     opening: str  # the text written ("" when not prefilling)

@@ -15,13 +15,13 @@ from sse_starlette.sse import AppStatus
 from starlette.types import Receive, Scope, Send
 
 from server import metrics
-from server.errors import APIError
+from server.http.errors import APIError
 
 T = TypeVar("T")
 
 # sse-starlette cancels every stream as soon as uvicorn begins to shut down. This server
 # drains instead: on SIGTERM running streams get --shutdown-grace-seconds to finish, after
-# which uvicorn cancels what is left (`server.__main__`, `server.connections`).
+# which uvicorn cancels what is left (`server.__main__`, `server.http.connections`).
 AppStatus.disable_automatic_graceful_drain()
 
 

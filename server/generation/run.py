@@ -6,20 +6,20 @@ Responses, streaming or not: it yields the encoder's events (`ServerSentEvent`s)
 with the run closed and its `RunSummary` (usage, outcome, each choice's finish reason and
 timings) in `Run.summary`. When the request ends however it ends (completed, client gone,
 error), `close` aborts what is still running, frees the admission slot, records metrics and
-returns that summary; the route hands it to the access log (`server.middleware.AccessRecord`).
+returns that summary; the route hands it to the access log (`server.http.middleware.AccessRecord`).
 
-It also enforces the request's reasoning budget (`server.budgets`), the same way for every
-backend: after each output it asks whether the open think segment must be closed; if so it
+It also enforces the request's reasoning budget (`server.generation.budgets`), the same way for
+every backend: after each output it asks whether the open think segment must be closed; if so it
 feeds the closing and opening tags to the shaper as if the model had written them, aborts the
 backend generation and starts a continuation whose assistant prefix is the text so far plus
 those tags (with prefix caching the prefill of the text so far is mostly cache hits, and
 `ForcedClose.resume_ms` reports what each close cost). With `--budget-enforcement logits` the
-in-process engine forces the tags itself (`server.budget_logits`, the same decision on the same
-counts): the run then only marks the answers they open, and nothing is aborted.
+in-process engine forces the tags itself (`server.generation.budget_logits`, the same decision on
+the same counts): the run then only marks the answers they open, and nothing is aborted.
 
 With `--prefill-think` the local engine writes the reply's opening think tag for the model
-(`server.backend.Prefilling`): the run feeds that text to every choice's shaper first, as if the
-model had written it (its tokens counted as completion tokens), and asks the engine's grammar
+(`server.backends.base.Prefilling`): the run feeds that text to every choice's shaper first, as if
+the model had written it (its tokens counted as completion tokens), and asks the engine's grammar
 for the rest of the reply only (`server.structured.grammar.after`). Output, usage and answer
 offsets are what they were; the first reasoning text streams the tag's decode steps sooner.
 """
@@ -34,8 +34,8 @@ from typing import Protocol, TypeVar
 
 from parsing import ANSWER, THINK, get_format
 from server import metrics
-from server.backend import Backend, Generation, GenerationParams, Message, Piece, Prefilling
-from server.budgets import (
+from server.backends.base import Backend, Generation, GenerationParams, Message, Piece, Prefilling
+from server.generation.budgets import (
     FIRST_MS,
     FIRST_TOKENS,
     MAX_FORCED_CLOSES,
@@ -48,10 +48,10 @@ from server.budgets import (
     forced_text,
     opens_with_answer,
 )
-from server.errors import APIError, as_api_error, generation_error
+from server.generation.shaping import ChoiceShaper, Op, RunSummary, chat_usage, summarize
+from server.http.errors import APIError, as_api_error, generation_error
+from server.http.streams import Admission
 from server.schemas import ChoiceTimings, Usage
-from server.shaping import ChoiceShaper, Op, RunSummary, chat_usage, summarize
-from server.streams import Admission
 from server.structured.final import FinalAnswerCheck
 from server.structured.grammar import Constraint, after
 from server.tools.calls import CallParsing
@@ -64,8 +64,8 @@ Step = list[tuple[int, list[Op], str | None]]
 
 
 class Encoder(Protocol[E]):
-    """Turns a run's ops into what the client is sent (`server.shaping.ChatEncoder`,
-    `server.responses_events.ResponsesEncoder`)."""
+    """Turns a run's ops into what the client is sent (`server.generation.shaping.ChatEncoder`,
+    `server.responses.encoder.ResponsesEncoder`)."""
 
     def start(self) -> Sequence[E]: ...
 
@@ -130,7 +130,8 @@ class Run:
         self._deadline_spent = False
         self._held = ""  # text held back by `_guard_total` (maybe the start of a think tag)
         self._think_cut = False  # `_guard_total` cut off a think tag: open an answer instead
-        # `--budget-enforcement logits`: the engine forces the tags (`server.budget_logits`);
+        # `--budget-enforcement logits`: the engine forces the tags
+        # (`server.generation.budget_logits`);
         # this run only marks the answers they open, and waits while the engine writes them.
         self._in_engine = budget.steers and backend.steers_in_engine
         self._engine_closing = False

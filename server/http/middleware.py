@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import metrics
-from server.connections import MAX_HEADER_BYTES, headers_too_large_message
-from server.errors import APIError, as_api_error, error_response
-from server.request_body import (
+from server.http.connections import MAX_HEADER_BYTES, headers_too_large_message
+from server.http.errors import APIError, as_api_error, error_response
+from server.http.request_body import (
     BodyTimeout,
     BodyTooLarge,
     ClientDisconnected,
@@ -38,7 +38,7 @@ from server.request_body import (
 )
 
 if TYPE_CHECKING:
-    from server.shaping import RunSummary
+    from server.generation.shaping import RunSummary
 
 log = logging.getLogger("server")
 access_log = logging.getLogger("server.access")
@@ -78,7 +78,7 @@ _ENDPOINTS = frozenset(
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-# Generation routes: their bodies are JSON checked by `server.request_body` before FastAPI
+# Generation routes: their bodies are JSON checked by `server.http.request_body` before FastAPI
 # parses them (see there for why).
 _JSON_ROUTES = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/messages"})
 # Behind the API key, when one is set, beside /v1/: the schema tells what the server offers.

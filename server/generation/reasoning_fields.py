@@ -28,9 +28,9 @@ from dataclasses import replace
 from typing import Any
 
 from parsing import get_format
-from server.budgets import NO_BUDGET, ReasoningBudget
 from server.config import Settings
-from server.errors import APIError
+from server.generation.budgets import NO_BUDGET, ReasoningBudget
+from server.http.errors import APIError
 
 
 def effort_tokens(settings: Settings, effort: str) -> int:

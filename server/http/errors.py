@@ -4,7 +4,7 @@ Every error a client sees has the body `{"error": {"message", "type", "param", "
 that detects a problem the client caused raises `APIError` with the status it deserves;
 `as_api_error` turns any other exception into a 500 with a generic message (the traceback goes
 to the log, never to the client). The exception handlers (`install`) answer what the routes
-raise; `server.middleware` sends `error_response` for what it rejects itself and for anything
+raise; `server.http.middleware` sends `error_response` for what it rejects itself and for anything
 that escaped the routes; a stream that fails after its 200 ends with `stream_error_payload`
 (chat) or an `error` event (Responses).
 """

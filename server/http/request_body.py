@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.types import Receive
 
-from server.errors import APIError
+from server.http.errors import APIError
 
 MAX_DEPTH = 64  # a chat request nests ~5 deep; far deeper is an attack on whatever recurses
 _SHOWN_KEY_CHARS = 40

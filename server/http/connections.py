@@ -5,7 +5,7 @@ and any byte cancels it, so a client that connects and sends nothing, or sends i
 byte at a time, holds a connection (and a file descriptor) forever. Here a request's headers
 must be complete within --header-timeout-seconds of its first byte (or of the connection, for
 its first request); else the client gets a 408 if it had started one, and the connection is
-closed. The body has its own deadline, kept by `server.middleware` where the body is read.
+closed. The body has its own deadline, kept by `server.http.middleware` where the body is read.
 
 Malformed HTTP, which uvicorn answers itself in plain text, gets OpenAI's error shape too.
 """
@@ -22,11 +22,11 @@ import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from server.config import Settings
-from server.errors import error_body
+from server.http.errors import error_body
 
 # Far above any real client's headers (an API key, a few proxies' worth); httptools has no
 # limit of its own (h11's is 16 KiB). Headers still incomplete past it are cut off here;
-# complete ones that large are answered by `server.middleware`.
+# complete ones that large are answered by `server.http.middleware`.
 MAX_HEADER_BYTES = 64 * 1024
 
 log = logging.getLogger("server")

@@ -1,4 +1,5 @@
-"""Ops of one choice (see `server.shaping`) → OpenAI Responses API output items and events.
+"""Ops of one choice (see `server.generation.shaping`) → OpenAI Responses API output items and
+events.
 
 Pure: no I/O, no clock. The items are the `server.schemas` models (`MessageItem`,
 `ReasoningItem`) and every event is one of its `ResponsesEvent` models, serialized once into
@@ -34,7 +35,8 @@ from typing import Any
 from sse_starlette import ServerSentEvent
 
 from parsing import ANSWER
-from server.errors import APIError
+from server.generation.shaping import CALL_ARGS, CALL_START, TEXT, Op, RunSummary, call_error, sse
+from server.http.errors import APIError
 from server.responses.protocol import (
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
@@ -59,7 +61,6 @@ from server.schemas import (
     ResponsesUsage,
     Usage,
 )
-from server.shaping import CALL_ARGS, CALL_START, TEXT, Op, RunSummary, call_error, sse
 
 
 class ResponsesEncoder:

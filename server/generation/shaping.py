@@ -3,7 +3,7 @@
 `ChoiceShaper` runs one choice's text through `parsing.StreamParser` and turns the parser's
 events into `Op`s (thinking text, answer text, segment ends with answer timing), while counting
 think and answer tokens. `ChatEncoder` turns ops into `chat.completion.chunk` SSE events;
-`server.responses_events` turns the same ops into Responses API events. Both build the
+`server.responses.encoder` turns the same ops into Responses API events. Both build the
 `server.schemas` models and serialize each once, into an sse-starlette `ServerSentEvent`;
 `RunSummary` is what a finished run reports (usage, outcome, per-choice results).
 
@@ -25,7 +25,7 @@ from typing import Any
 from sse_starlette import ServerSentEvent
 
 from parsing import ANSWER, DELTA, THINK, TOOL_CALL, Format, StreamParser
-from server.errors import APIError, stream_error_payload
+from server.http.errors import APIError, stream_error_payload
 from server.schemas import (
     AnswerInfo,
     ChatCompletionChunk,
@@ -158,7 +158,7 @@ class ChoiceShaper:
         # Per segment (by index): its tokens, attributed like the kind totals above.
         self.segment_tokens: list[int] = []
         self._ended = 0  # segments ended so far: the open segment's index
-        # Reasoning budgets (server.budgets): forced closes so far, and whether the next
+        # Reasoning budgets (server.generation.budgets): forced closes so far, and whether the next
         # answer to end is one a forced close opened.
         self.forced: list[ForcedClose] = []
         self._forced_next = False

@@ -36,9 +36,9 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from parsing import ToolCallSyntax, get_format, get_tool_call_syntax
-from server.backend import GenerationParams, Message, Piece
+from server.backends.base import GenerationParams, Message, Piece
 from server.config import Settings
-from server.errors import APIError
+from server.http.errors import APIError
 from server.startup import StartupError
 
 log = logging.getLogger("server")
@@ -203,7 +203,7 @@ class _CallWriter:
 
 
 class UpstreamBackend:
-    """`server.backend.Backend` that forwards to an OpenAI-compatible server."""
+    """`server.backends.base.Backend` that forwards to an OpenAI-compatible server."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -4,7 +4,7 @@ A `ReasoningBudget` caps each think segment's tokens, all think tokens together,
 time to the first answer (in completion tokens and/or milliseconds since the request
 arrived). `close_reason` is the one decision the request path asks after every backend
 output: must the open think segment be closed now (and an answer opened), and why.
-`server.generation.Run` acts on it by aborting the backend generation and continuing it
+`server.generation.run.Run` acts on it by aborting the backend generation and continuing it
 with the text so far plus the closing and opening tags.
 
 Rules, in order:
@@ -118,8 +118,8 @@ def close_reason(budget: ReasoningBudget, view: BudgetView) -> str | None:
     return None
 
 
-# `SamplingParams.extra_args` keys that make the in-engine enforcement (`server.budget_logits`,
-# `--budget-enforcement logits`) steer a request.
+# `SamplingParams.extra_args` keys that make the in-engine enforcement
+# (`server.generation.budget_logits`, `--budget-enforcement logits`) steer a request.
 BUDGET_KEY = "interleaved_budget"
 ARRIVAL_KEY = "interleaved_arrival_unix"
 OPENING_KEY = "interleaved_opening"  # [text, tokens] written for the model before its output

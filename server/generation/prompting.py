@@ -8,9 +8,9 @@ from pathlib import Path
 
 from modelprep import adapter_style, shipped_adapter_dir
 from parsing import get_format
-from server.backend import Message
+from server.backends.base import Message
 from server.config import Settings
-from server.errors import APIError
+from server.http.errors import APIError
 from tasks.prompts import INSTRUCTIONS
 
 # "developer" is OpenAI's newer name for the system role; the chat template only knows system.

@@ -1,5 +1,5 @@
 """`POST /v1/responses`: OpenAI's Responses API, one output item per think or answer segment
-(see `server.responses_events` for the event sequence and how the final answer is known)."""
+(see `server.responses.encoder` for the event sequence and how the final answer is known)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from server.backend import GenerationParams
-from server.middleware import access_record
-from server.preparation import prepare
-from server.reasoning_fields import responses_budget
+from server.backends.base import GenerationParams
+from server.generation.preparation import prepare
+from server.generation.reasoning_fields import responses_budget
+from server.http.middleware import access_record
+from server.http.streams import ClientGone
+from server.responses.encoder import ResponsesEncoder
 from server.responses.history import response_turns
 from server.responses.protocol import ResponsesNamedChoice
-from server.responses_events import ResponsesEncoder
 from server.schemas import ResponsesRequest
 from server.state import AppState, check_model
-from server.streams import ClientGone
 from server.tools.prompt import Turn
 from server.tools.spec import NAMED, ToolDef, ToolRequest, check_tools, choose
 

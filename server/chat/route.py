@@ -9,20 +9,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from server.backend import GenerationParams
-from server.generation import Run
-from server.middleware import access_record
-from server.preparation import prepare
-from server.reasoning_fields import chat_budget
+from server.backends.base import GenerationParams
+from server.generation.preparation import prepare
+from server.generation.reasoning_fields import chat_budget
+from server.generation.run import Run
+from server.generation.shaping import ChatEncoder, ChoiceShaper, RunSummary, call_error
+from server.http.middleware import access_record
+from server.http.streams import ClientGone
 from server.schemas import (
     AssistantMessage,
     ChatChoice,
     ChatCompletion,
     ChatCompletionRequest,
 )
-from server.shaping import ChatEncoder, ChoiceShaper, RunSummary, call_error
 from server.state import AppState, check_model
-from server.streams import ClientGone
 from server.structured.protocol import final_schema, schema_param
 from server.tools.history import chat_turns
 from server.tools.protocol import SegmentRef, ToolCallFunction, ToolCallOut
