@@ -8,7 +8,7 @@ server falls back to the base model with the interleaved instruction.
 import json
 from pathlib import Path
 
-DEFAULT_ADAPTER_NAME = "smollm2-135m-interleaved-early"
+DEFAULT_ADAPTER_NAME = "smollm2-135m-interleaved-rft"
 THINK_ANSWER_ADAPTER_NAME = "smollm2-135m-think-answer"
 
 _ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"

@@ -64,6 +64,13 @@ def test_max_tokens_over_the_context_is_400(server) -> None:
     assert error["type"] == "invalid_request_error"
 
 
+def test_values_the_engine_refuses_are_400(server) -> None:
+    # vLLM's own check of the sampling values: several greedy choices would all be the same.
+    body = {"messages": user(), "n": 2, "temperature": 0, "max_tokens": 4}
+    error = assert_error(post(server, "/v1/chat/completions", body), 400, mentions="greedy")
+    assert error["code"] == "invalid_value"
+
+
 def test_prompt_longer_than_the_context_is_400(server) -> None:
     long_text = "word " * 3000  # > 2048 tokens, < the 256 KiB body limit
     error = assert_error(

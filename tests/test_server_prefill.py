@@ -94,9 +94,7 @@ def _tools(choice: str) -> Any:
     return tool_request([ADD], choice, None)
 
 
-# (constraint, whether some of REPLIES satisfy it). A free thought before required calls ends
-# in the literal text `</think>[ \n]?` (the tag's `end` is no expression), so none does; the
-# rest must still agree with it.
+# (constraint, whether some of REPLIES satisfy it).
 CONSTRAINTS = {
     "required-enforced": (
         build(
@@ -106,7 +104,7 @@ CONSTRAINTS = {
     ),
     "required-free": (
         build(INTERLEAVED, enforce_regex=None, tools=_tools("required"), syntax=HERMES),
-        False,
+        True,
     ),
     "auto-enforced": (
         build(INTERLEAVED, enforce_regex=INTERLEAVED_REGEX, tools=_tools("auto"), syntax=HERMES),

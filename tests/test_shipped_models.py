@@ -36,9 +36,10 @@ def _card_checks(folder, summary: dict) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
-    """The default is a LoRA adapter trained on from the truth-table model (stage 5: early
-    answers, chained arithmetic, everyday prompts); its card follows the warm-start chain down
-    to the extracted stage 3 and states both evaluations."""
+    """The default is a LoRA adapter: one round of rejection-sampling fine-tuning from stage 5
+    (early answers, chained arithmetic, everyday prompts), itself trained on from the
+    truth-table model; its card follows the warm-start chain down to the extracted stage 3,
+    reports the round and states both evaluations."""
     from safetensors import safe_open
 
     folder = shipped_adapter_dir(DEFAULT_ADAPTER_NAME)
@@ -50,8 +51,10 @@ def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
     assert dtypes == {"torch.bfloat16"}
     assert adapter_style(folder) == "interleaved"
     summary = json.loads((folder / "training_summary.json").read_text())
-    assert summary["config"]["mode"] == "sft" and summary["config"]["lora"]
-    assert summary["warm_start"]["config"]["out_dir"] == "runs/sft-kk-tables-3"
+    assert summary["config"]["mode"] == "rft" and summary["config"]["lora"]
+    assert [r["round"] for r in summary["rounds"]] == [1]
+    assert summary["warm_start"]["config"]["out_dir"] == "runs/sft-early"
+    assert summary["warm_start"]["warm_start"]["config"]["out_dir"] == "runs/sft-kk-tables-3"
     assert {"kk", "multihop", "arithmetic", "chains", "everyday"} <= set(
         summary["evaluation"]["by_dataset"]
     )

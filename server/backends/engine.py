@@ -289,6 +289,23 @@ class EngineBackend:
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False))
 
+    def _sampling(self, params: GenerationParams, max_tokens: int) -> Any:
+        from vllm.sampling_params import RequestOutputKind, SamplingParams
+
+        return SamplingParams(
+            n=params.n,
+            max_tokens=max_tokens,
+            temperature=params.temperature
+            if params.temperature is not None
+            else self._defaults.get("temperature", 1.0),
+            top_p=params.top_p if params.top_p is not None else self._defaults.get("top_p", 1.0),
+            stop=list(params.stop) or None,
+            seed=params.seed,
+            output_kind=RequestOutputKind.DELTA,
+            structured_outputs=_structured(params),
+            extra_args=params.extra_args,
+        )
+
     async def generate(
         self,
         messages: list[Message],
@@ -300,7 +317,6 @@ class EngineBackend:
     ) -> EngineGeneration:
         from vllm.exceptions import VLLMValidationError
         from vllm.inputs import TokensPrompt
-        from vllm.sampling_params import RequestOutputKind, SamplingParams
         from vllm.v1.engine.exceptions import EngineDeadError
 
         try:
@@ -342,19 +358,10 @@ class EngineBackend:
                         param="messages",
                         code="context_length_exceeded",
                     )
-        sampling = SamplingParams(
-            n=params.n,
-            max_tokens=max_tokens,
-            temperature=params.temperature
-            if params.temperature is not None
-            else self._defaults.get("temperature", 1.0),
-            top_p=params.top_p if params.top_p is not None else self._defaults.get("top_p", 1.0),
-            stop=list(params.stop) or None,
-            seed=params.seed,
-            output_kind=RequestOutputKind.DELTA,
-            structured_outputs=_structured(params),
-            extra_args=params.extra_args,
-        )
+        try:
+            sampling = self._sampling(params, max_tokens)
+        except ValueError as exc:  # vLLM's own checks of the values (e.g. n > 1 when greedy)
+            raise APIError(400, str(exc), code="invalid_value") from exc
         engine_id = f"{request_id}-{uuid.uuid4().hex[:8]}"
         outputs = self._engine.generate(
             TokensPrompt(prompt_token_ids=ids),

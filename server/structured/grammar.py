@@ -98,12 +98,9 @@ def _thought(fmt: Format, enforce: bool) -> Element | None:
         return _regex(R1_THINK + _GAP) if enforce else _regex(r"[^<>]*" + fmt.think_close + _GAP)
     if enforce and fmt.think_open == "<think>" and fmt.think_close == "</think>":
         return _regex(INTERLEAVED_THINK + _GAP)
-    return {
-        "type": "tag",
-        "begin": fmt.think_open,
-        "content": {"type": "any_text"},
-        "end": fmt.think_close + _GAP,
-    }
+    # A tag's end is literal text, so the optional gap after it is an element of its own.
+    tag = {"type": "tag", "begin": fmt.think_open, "content": {"type": "any_text"}}
+    return _seq({**tag, "end": fmt.think_close}, _regex(_GAP))
 
 
 def _calls(fmt: Format, syntax: ToolCallSyntax, tools: ToolRequest, enforce: bool) -> Element:
