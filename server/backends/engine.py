@@ -360,7 +360,7 @@ class EngineBackend:
                     )
         try:
             sampling = self._sampling(params, max_tokens)
-        except ValueError as exc:  # vLLM's own checks of the values (e.g. n > 1 when greedy)
+        except (VLLMValidationError, ValueError) as exc:  # vLLM checks the values (n > 1 greedy)
             raise APIError(400, str(exc), code="invalid_value") from exc
         engine_id = f"{request_id}-{uuid.uuid4().hex[:8]}"
         outputs = self._engine.generate(
