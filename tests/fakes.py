@@ -61,9 +61,24 @@ class FakeGeneration:
         self.closed = True
 
 
-class FakeBackend:
-    model_name = "fake-model"
+class ScriptedLifecycle:
+    """What a scripted backend does for `Backend`'s lifecycle: there is no engine or connection
+    to start, stop or check, so each is done at once."""
+
     steers_in_engine = False
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def check_health(self) -> None:
+        return None
+
+
+class FakeBackend(ScriptedLifecycle):
+    model_name = "fake-model"
     max_model_len = 100
 
     def __init__(self, fail_after: int | None = None) -> None:
@@ -71,15 +86,6 @@ class FakeBackend:
         self.dead = False
         self.calls: list[tuple[list[Message], GenerationParams]] = []
         self.generations: list[FakeGeneration] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-    async def check_health(self) -> None:
-        pass
 
     def is_dead(self) -> bool:
         return self.dead
@@ -298,29 +304,19 @@ class ScriptedGeneration:
             yield [Piece(0, text, 1, self.finish if last else None)]
 
     async def aclose(self) -> None:
-        pass
+        return None  # nothing runs behind a script, so there is nothing to abort
 
 
-class ScriptedBackend:
+class ScriptedBackend(ScriptedLifecycle):
     """Plays `script` (a list of text chunks, one token each) for every request."""
 
     model_name = "fake-model"
-    steers_in_engine = False
     max_model_len = 4096
 
     def __init__(self) -> None:
         self.script: list[str] = ["<think>x</think><answer>y</answer>"]
         self.finish = "stop"
         self.calls: list[tuple[list[Message], GenerationParams]] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-    async def check_health(self) -> None:
-        pass
 
     def is_dead(self) -> bool:
         return False

@@ -248,8 +248,8 @@ class EngineBackend:
                 generation = await asyncio.wait_for(
                     self.generate([Message("user", "Hi")], params, "warm-up"), WARM_UP_TIMEOUT_S
                 )
-                async for _ in generation:
-                    pass
+                # Run the one-token request to its end: compiling the expression is the point.
+                _ = [pieces async for pieces in generation]
             except Exception as exc:
                 log.warning(
                     "enforce_format warm-up failed (%s: %s); the first enforce_format "
