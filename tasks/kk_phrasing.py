@@ -1,9 +1,11 @@
 """The many ways a person writes a knights-and-knaves puzzle, split into seen and unseen sets.
 
-Users do not phrase questions like a generator. Training sees the `seen` templates only; the
-`unseen` ones (other introductions, other ways to attribute a statement, other connective and
-role wordings, other closing questions) never reach training, so accuracy on them measures
-whether a model learned the task or the template.
+Users do not phrase questions like a generator. Training sees the `seen` templates, or `wide`
+ones (the seen templates and an `extra` set of further wordings, for training that should meet
+more ways of asking); the `unseen` ones (other introductions, other ways to attribute a
+statement, other connective and role wordings, other closing questions) never reach training,
+so accuracy on them measures whether a model learned the task or the template. No template is
+in two of the three sets.
 
 A question is rendered from independent choices (intro, how each statement is attributed,
 how each statement is worded, the closing question); each choice draws from the set of its
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from tasks.kk_logic import Statement
 
-PHRASINGS: tuple[str, ...] = ("seen", "unseen", "any")
+PHRASINGS: tuple[str, ...] = ("seen", "unseen", "any", "wide")
 
 # Several hundred given names from many languages, none a word a statement uses.
 NAMES: tuple[str, ...] = tuple(
@@ -87,6 +89,19 @@ _UNSEEN_INTROS = (
     "I met {n} people on the island of knights and knaves, where knights always speak the "
     "truth and knaves always lie: {names}.",
 )
+_EXTRA_INTROS = (
+    "{names} are islanders. Every islander is a knight or a knave: knights only say true "
+    "things, knaves only say false ones.",
+    "Logic puzzle. {n} people, {names}. Each is either a knight (always truthful) or a knave "
+    "(always lying).",
+    "On the island, knights are always honest and knaves always lie. {n} of them, {names}, "
+    "are talking.",
+    "We have {n} characters: {list}. Knights say only true statements, while knaves say only "
+    "false statements.",
+    "{names} each belong to one of two tribes: knights, whose claims are always true, or "
+    "knaves, whose claims are always false.",
+    "There is an island where truthful knights and lying knaves live. You run into {names}.",
+)
 
 # -- attributing a statement ------------------------------------------------------------------
 # {name}: the speaker, {q}: the statement (direct speech, already capitalized), {i}: indirect
@@ -112,6 +127,17 @@ _UNSEEN_SAYS: tuple[str, ...] = (
     "{name} announces that {i}.",
     '{name} tells you: "{q}!"',
     "When asked, {name} replies that {i}.",
+)
+_EXTRA_SAYS: tuple[str, ...] = (
+    "{name} says: {q}.",
+    "{name} said: {q}.",
+    "{name} says {i}.",
+    "{name} said that {i}.",
+    '{name} replies, "{q}."',
+    "{name} claims: {q}.",
+    'Then {name} says, "{q}."',
+    "In {name}'s words: {q}.",
+    "{name} thinks that {i}, and says so.",
 )
 
 
@@ -176,6 +202,31 @@ _SEEN_CONNECTIVES: tuple[Connectives, ...] = (
         "{a} and {b} are both true or both false",
     ),
 )
+_EXTRA_ROLES: tuple[Roles, ...] = (
+    (
+        "{x} is a knight",
+        "{x} is a knave",
+        "it is false that {x} is a knight",
+        "it is false that {x} is a knave",
+    ),
+    (
+        "{x} is a truthful knight",
+        "{x} is a lying knave",
+        "it is not the case that {x} is a knight",
+        "it is not true that {x} is a knave",
+    ),
+    ("{x} is a knight", "{x} is a knave", "{x} is a knave", "{x} is a knight"),
+)
+_EXTRA_CONNECTIVES: tuple[Connectives, ...] = (
+    ("{a} and {b}", "{a} or {b}", "if {a}, {b}", "{a} if and only if {b}"),
+    (
+        "{a} and {b} too",
+        "{a} or {b} or both",
+        "{b}, if {a}",
+        "either both {a} and {b}, or neither",
+    ),
+    ("{a}, and also {b}", "{a} and/or {b}", "{a} means {b}", "{a} iff {b}"),
+)
 _UNSEEN_ROLES: tuple[Roles, ...] = (
     ("{x} is honest", "{x} is a knave", "{x} is no knight", "{x} is no knave"),
     ("{x} tells the truth", "{x} lies", "{x} does not tell the truth", "{x} does not lie"),
@@ -199,6 +250,12 @@ def _wordings(
 
 _SEEN_WORDINGS = _wordings(_SEEN_ROLES, _SEEN_CONNECTIVES)
 _UNSEEN_WORDINGS = _wordings(_UNSEEN_ROLES, _UNSEEN_CONNECTIVES)
+# Extra roles meet seen connectives and the other way round: every pairing not already seen.
+_EXTRA_WORDINGS = tuple(
+    w
+    for w in _wordings(_SEEN_ROLES + _EXTRA_ROLES, _SEEN_CONNECTIVES + _EXTRA_CONNECTIVES)
+    if w not in set(_SEEN_WORDINGS)
+)
 
 _SEEN_CLOSINGS = (
     "So who is a knight and who is a knave?",
@@ -216,6 +273,13 @@ _UNSEEN_CLOSINGS = (
     "Figure out what each of them is.",
     "Classify each inhabitant as a knight or a knave.",
 )
+_EXTRA_CLOSINGS = (
+    "Who is what?",
+    "Which ones are knights?",
+    "Tell me who is a knight and who is a knave.",
+    "What are they?",
+    "Sort them into knights and knaves.",
+)
 
 
 @dataclass(frozen=True)
@@ -226,10 +290,18 @@ class Templates:
     closings: tuple[str, ...]
 
 
+_TEMPLATE_FIELDS = ("intros", "says", "wordings", "closings")
+
+
 TEMPLATES: dict[str, Templates] = {
     "seen": Templates(_SEEN_INTROS, _SEEN_SAYS, _SEEN_WORDINGS, _SEEN_CLOSINGS),
     "unseen": Templates(_UNSEEN_INTROS, _UNSEEN_SAYS, _UNSEEN_WORDINGS, _UNSEEN_CLOSINGS),
+    "extra": Templates(_EXTRA_INTROS, _EXTRA_SAYS, _EXTRA_WORDINGS, _EXTRA_CLOSINGS),
 }
+# `wide`: every template training may see, the seen set first.
+TEMPLATES["wide"] = Templates(
+    *(getattr(TEMPLATES["seen"], f) + getattr(TEMPLATES["extra"], f) for f in _TEMPLATE_FIELDS)
+)
 
 
 def templates_for(phrasing: str, rng: random.Random) -> tuple[str, Templates]:

@@ -127,7 +127,7 @@ def test_interleaved_target_answers_each_person_then_everyone() -> None:
     assert f"<think> {ex.meta['wrap_up']} </think>" in text
 
 
-@pytest.mark.parametrize("phrasing", ["seen", "unseen"])
+@pytest.mark.parametrize("phrasing", ["seen", "unseen", "extra"])
 def test_every_wording_means_the_statement(phrasing: str) -> None:
     """Each wording's connective patterns, read back by a tiny evaluator written from the
     English, agree with the logic on every assignment."""
@@ -154,6 +154,10 @@ def test_every_wording_means_the_statement(phrasing: str) -> None:
         "{a} only if {b}": "->", "{b} provided that {a}": "->", "whenever {a}, {b}": "->",
         "{a} if, and only if, {b}": "<=>", "{a} when and only when {b}": "<=>",
         "{a} and {b} are both true or both false": "<=>",
+        "{a} and {b} too": "and", "{a}, and also {b}": "and",
+        "{a} or {b} or both": "or", "{a} and/or {b}": "or",
+        "if {a}, {b}": "->", "{b}, if {a}": "->", "{a} means {b}": "->",
+        "either both {a} and {b}, or neither": "<=>", "{a} iff {b}": "<=>",
     }  # fmt: skip
     for w in kk_phrasing.TEMPLATES[phrasing].wordings:
         for field, op in (("conj", "and"), ("disj", "or"), ("implies", "->"), ("iff", "<=>")):
@@ -175,12 +179,12 @@ def test_every_wording_means_the_statement(phrasing: str) -> None:
         assert not any(k in w.knave for k in ("truthful", "honest", "knight"))
 
 
-def test_seen_and_unseen_templates_are_disjoint() -> None:
-    seen, unseen = kk_phrasing.TEMPLATES["seen"], kk_phrasing.TEMPLATES["unseen"]
-    assert not set(seen.intros) & set(unseen.intros)
-    assert not set(seen.says) & set(unseen.says)
-    assert not set(seen.closings) & set(unseen.closings)
-    assert not set(seen.wordings) & set(unseen.wordings)
+def test_seen_extra_and_unseen_templates_are_disjoint() -> None:
+    pools = {name: kk_phrasing.TEMPLATES[name] for name in ("seen", "extra", "unseen")}
+    for a, b in (("seen", "unseen"), ("extra", "unseen"), ("seen", "extra")):
+        for field in ("intros", "says", "closings", "wordings"):
+            assert not set(getattr(pools[a], field)) & set(getattr(pools[b], field)), (a, b)
+    unseen = pools["unseen"]
     for ex in generate("kk", 30, seed=1, people=(2, 3), phrasing="unseen"):
         assert ex.meta["phrasing"] == "unseen"
         assert any(ex.question.endswith(c) for c in unseen.closings)
@@ -188,6 +192,15 @@ def test_seen_and_unseen_templates_are_disjoint() -> None:
     assert mixed == {"seen", "unseen"}
     with pytest.raises(ValueError, match="phrasing"):
         generate("kk", 1, phrasing="casual")
+
+
+def test_wide_phrasing_draws_seen_and_extra_templates_never_unseen() -> None:
+    wide, unseen = kk_phrasing.TEMPLATES["wide"], kk_phrasing.TEMPLATES["unseen"]
+    extra = kk_phrasing.TEMPLATES["extra"]
+    questions = [ex.question for ex in generate("kk", 60, seed=2, people=(2, 3), phrasing="wide")]
+    assert all(any(q.endswith(c) for c in wide.closings) for q in questions)
+    assert not any(q.endswith(c) for c in unseen.closings for q in questions)
+    assert any(q.endswith(c) for c in extra.closings for q in questions)
 
 
 def test_first_person_statements() -> None:

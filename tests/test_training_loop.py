@@ -381,6 +381,7 @@ def test_rft_round_keeps_reference_traces_when_nothing_is_right(
     stats = json.loads((tmp_path / "rft" / "round-1" / "stats.json").read_text())
     assert stats["prompts"] == stats["kept"] == 8 and stats["samples"] == 16
     assert stats["prompts_solved"] == 0 and stats["reference_fallback"] == 8
+    assert stats["prompts_with_choice"] == 0 and stats["first_answer_share_kept"] is None
     kept = (tmp_path / "rft" / "round-1" / "samples.jsonl").read_text().splitlines()
     assert all("target" not in json.loads(line)["meta"] for line in kept)
     # Its card is the rejection-sampling run's, with the round, over the warm start's.
@@ -389,6 +390,11 @@ def test_rft_round_keeps_reference_traces_when_nothing_is_right(
     assert summary["warm_start"]["config"]["mode"] == "sft"
     card = (adapter / "README.md").read_text()
     assert "rejection-sampling fine-tuning" in card and "- Round 1: 16 samples of 8" in card
+    # Resuming a finished round keeps it: nothing is sampled or trained again.
+    sampled = (tmp_path / "rft" / "round-1" / "sampling.json").stat().st_mtime_ns
+    assert rft_train(cfg, resume=True) == adapter
+    assert (tmp_path / "rft" / "round-1" / "sampling.json").stat().st_mtime_ns == sampled
+    assert json.loads((adapter / "training_summary.json").read_text())["rounds"] == [stats]
     # Own samples only: with nothing right there is nothing to learn from, and that is an error.
     with pytest.raises(ValueError, match="no example"):
         rft_train(

@@ -2,7 +2,7 @@
 
     python -m training sft  --config training/configs/sft-interleaved.yaml [--resume] [--set k=v]
     python -m training rl   --config training/configs/rl-interleaved-ir.yaml [--resume] [--set k=v]
-    python -m training rft  --config training/configs/rft-default.yaml [--set k=v]
+    python -m training rft  --config training/configs/rft-early.yaml [--resume] [--set k=v]
     python -m training plot runs/rl/log.jsonl [--out DIR]
     python -m training plot --compare ta=runs/rl-think-answer/log.jsonl ir=... --out curves.png
     python -m training card runs/rl/adapter --evaluation eval.json
@@ -92,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rft":
             from training.rft import train as rft_train
 
-            if args.resume:
-                parser.error("rft has no --resume: a round is cheap to redo")
-            adapter = rft_train(cfg)
+            adapter = rft_train(cfg, resume=args.resume)
         else:
             if args.command == "sft":
                 from training.sft import train
