@@ -10,10 +10,12 @@ the same relations with other entities.
 Phrasing varies the way users' questions do: every relation has several question, noun-phrase
 and fact-sentence templates, and a question is composed by one of several frames (nested noun
 phrases, "Think about X. Where was that person born?", "I'm trying to figure out ...", ...).
-The templates come in two disjoint pools: "seen" (used for training) and "unseen" (kept out of
-training, to measure whether a model learned the task or the template). The pool never decides
-the split: that stays the canonical (nested, seen-style) question's hash, and the phrasing is
-drawn from its own random stream, so a seed yields the same logical items in either pool.
+The templates come in disjoint pools: "seen" (used for training), "extra" (further wordings
+that training may add: phrasing "wide" draws an item's pool from seen and extra) and "unseen"
+(kept out of training, to measure whether a model learned the task or the template). The pool
+never decides the split: that stays the canonical (nested, seen-style) question's hash, and the
+phrasing is drawn from its own random stream, so a seed yields the same logical items in every
+pool.
 """
 
 from __future__ import annotations
@@ -273,8 +275,11 @@ _NO_FOLLOW: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-PHRASINGS: tuple[str, ...] = ("seen", "unseen", "any")
+PHRASINGS: tuple[str, ...] = ("seen", "unseen", "any", "extra", "wide")
+# "any" draws an item's pool from these two; "wide" from the two training may see.
 POOLS: tuple[str, ...] = ("seen", "unseen")
+TRAINING_POOLS: tuple[str, ...] = ("seen", "extra")
+ALL_POOLS: tuple[str, ...] = ("seen", "unseen", "extra")
 
 
 @dataclass(frozen=True)
@@ -313,6 +318,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("who penned {x}",),
             ("{o} is the author of the novel {s}.", "{s} was penned by the novelist {o}."),
         ),
+        "extra": _w(
+            ("the novelist who wrote {x}", "the writer behind {x}"),
+            ("Who is the novelist that wrote {x}?", "Whose novel is {x}?"),
+            ("who the novelist behind {x} was",),
+            ("{o} is the writer of {s}.", "{s} is by the novelist {o}."),
+        ),
     },
     "director_of": {
         "seen": _w(
@@ -331,6 +342,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("who helmed {x}",),
             ("{o} is the director of the film {s}.", "{s} was helmed by the filmmaker {o}."),
         ),
+        "extra": _w(
+            ("the person behind the camera for {x}", "the film director of {x}"),
+            ("Who made the film {x}?", "Whose film is {x}?"),
+            ("who made the film {x}",),
+            ("{o} made the film {s}.", "{s} is a movie by {o}."),
+        ),
     },
     "born_in": {
         "seen": _w(
@@ -348,6 +365,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("What city was {x} born in?", "Where did {x} come into the world?"),
             ("what city {x} was born in",),
             ("{s} came into the world in {o}.", "The city of {o} is where {s} was born."),
+        ),
+        "extra": _w(
+            ("the hometown of {x}", "the place of birth of {x}"),
+            ("What is the hometown of {x}?", "Which city is {x} originally from?"),
+            ("which city {x} is originally from",),
+            ("{s} is originally from {o}.", "{s} grew up in {o}, the city of their birth."),
         ),
     },
     "located_in": {
@@ -375,6 +398,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("what nation {x} belongs to",),
             ("The city of {s} lies within {o}.", "{s} belongs to the nation of {o}."),
         ),
+        "extra": _w(
+            ("the country {x} is part of", "the country in which {x} lies"),
+            ("{x} is part of which country?", "Which country is {x} part of?"),
+            ("which country {x} is part of",),
+            ("{s} is part of {o}.", "{s} is one of the cities of {o}."),
+        ),
     },
     "capital_of": {
         "seen": _w(
@@ -397,6 +426,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("which city {x} is governed from",),
             ("{o} is the capital of {s}.", "The seat of government of {s} is in {o}."),
         ),
+        "extra": _w(
+            ("the capital city that {x} has", "the city serving as capital of {x}"),
+            ("Name the capital city of {x}?", "Which city serves as the capital of {x}?"),
+            ("which city serves as the capital of {x}",),
+            ("{o} is the capital city of {s}.", "The capital city of {s} is {o}."),
+        ),
     },
     "spouse_of": {
         "seen": _w(
@@ -411,6 +446,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("whom {x} is wed to",),
             ("{s} is wed to {o}.", "{s} tied the knot with {o}."),
         ),
+        "extra": _w(
+            ("the person {x} married", "the partner {x} is married to"),
+            ("Who did {x} marry?", "To whom is {x} married?"),
+            ("whom {x} married",),
+            ("{s} married {o}.", "{o} is the spouse of {s}."),
+        ),
     },
     "founded_by": {
         "seen": _w(
@@ -424,6 +465,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("Who started {x}?", "Who set up {x}?"),
             ("who started {x}",),
             ("{o} started the company {s}.", "{s} was set up by {o}."),
+        ),
+        "extra": _w(
+            ("the person who established {x}", "the founder who created {x}"),
+            ("Who established {x}?", "By whom was {x} founded?"),
+            ("who established {x}",),
+            ("{s} was established by {o}.", "{o} is the founder of {s}."),
         ),
     },
     "headquartered_in": {
@@ -451,6 +498,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("where {x} is based",),
             ("{s} is based in {o}.", "The head office of {s} sits in {o}."),
         ),
+        "extra": _w(
+            ("the location of the headquarters of {x}", "the home city of {x}"),
+            ("What city is {x} headquartered in?", "Where are the headquarters of {x}?"),
+            ("what city {x} is headquartered in",),
+            ("{s} keeps its headquarters in {o}.", "{o} is where {s} has its headquarters."),
+        ),
     },
     "employer_of": {
         "seen": _w(
@@ -468,6 +521,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("At which firm does {x} have a job?", "What firm is {x} on the payroll of?"),
             ("what firm {x} has a job at",),
             ("{s} has a job at {o}.", "{o} is the firm where {s} has a job."),
+        ),
+        "extra": _w(
+            ("the company that employs {x}", "the workplace of {x}"),
+            ("Where does {x} work?", "For which company does {x} work?"),
+            ("where {x} works",),
+            ("{s} is an employee of {o}.", "{o} is the employer of {s}."),
         ),
     },
     "educated_at": {
@@ -487,6 +546,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("where {x} was educated",),
             ("{s} was educated at {o}.", "{o} is where {s} earned a degree."),
         ),
+        "extra": _w(
+            ("the university where {x} studied", "the school {x} graduated from"),
+            ("Which university did {x} graduate from?", "Where was {x} a student?"),
+            ("which university {x} graduated from",),
+            ("{s} graduated from {o}.", "{o} is the alma mater of {s}."),
+        ),
     },
     "university_in": {
         "seen": _w(
@@ -505,6 +570,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("what city hosts {x}",),
             ("{s} sits in the city of {o}.", "{s} can be found in {o}."),
         ),
+        "extra": _w(
+            ("the city in which {x} stands", "the home city of the university {x}"),
+            ("Where is {x}?", "In what city is {x}?"),
+            ("in what city {x} is",),
+            ("{s} stands in the city of {o}.", "{o} is the city where {s} is located."),
+        ),
     },
     "mayor_of": {
         "seen": _w(
@@ -518,6 +589,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
             ("Who holds the office of mayor in {x}?", "Who currently leads {x} as mayor?"),
             ("who holds the office of mayor in {x}",),
             ("{s} is governed by Mayor {o}.", "{o} holds the office of mayor in {s}."),
+        ),
+        "extra": _w(
+            ("the mayor who runs {x}", "the city's mayor in {x}"),
+            ("Who runs {x} as its mayor?", "Who is mayor of {x} these days?"),
+            ("who runs {x} as mayor",),
+            ("{o} holds the mayoralty of {s}.", "{s} has {o} as its mayor."),
         ),
     },
 }
@@ -560,12 +637,18 @@ FRAMES: dict[str, dict[str, str]] = {
         "quick": "Quick question: {question:lowercase}",
         "based": "Based on the text, what is {np}?",
     },
+    "extra": {
+        "given": "Given the passages, {question:lowercase}",
+        "first": "First, identify {inner}. {question:referent}",
+        "could": "Could you tell me {indirect}?",
+        "know": "Do you know {np}?",
+    },
 }
 
 
 def _template_table() -> dict[str, str]:
     table: dict[str, str] = {}
-    for pool in POOLS:
+    for pool in ALL_POOLS:
         for name, text in FRAMES[pool].items():
             table[f"{pool}/frame/{name}"] = text
         for rel, pools in WORDINGS.items():
@@ -607,34 +690,41 @@ def _compose(
         tid, text = _pick(rng, pool, rel, "noun_phrases", simple)
         ids.append(tid)
         phrase, simple = text.format(x=phrase), False
-    if frame in ("nested", "quick"):
+    if frame in ("nested", "quick", "given"):
         tid, text = _pick(rng, pool, last, "questions", simple)
         question = text.format(x=phrase)
-        if frame == "quick":
+        if frame != "nested":
             if not text.startswith("{"):
                 question = question[0].lower() + question[1:]
-            question = f"Quick question: {question}"
-    elif frame in ("think", "has", "let"):
+            lead = "Quick question:" if frame == "quick" else "Given the passages,"
+            question = f"{lead} {question}"
+    elif frame in ("think", "has", "let", "first"):
         tid, text = _pick(rng, pool, last, "questions")
         stand_in = "X" if frame == "let" else _REFERENTS[last.subject]
         follow = _capitalize(text.format(x=stand_in))
         if frame == "think":
             question = f"Think about {phrase}. {follow}"
+        elif frame == "first":
+            question = f"First, identify {phrase}. {follow}"
         elif frame == "has":
             question = f"{_capitalize(phrase)} has {_ROLES[chain[-2].name]}. {follow}"
         else:
             question = f"Let X be {phrase}. {follow}"
-    elif frame in ("help", "wonder"):
+    elif frame in ("help", "wonder", "could"):
         tid, text = _pick(rng, pool, last, "indirect", simple)
         indirect = text.format(x=phrase)
         if frame == "help":
             question = f"I'm trying to figure out {indirect}. Can you help?"
-        else:
+        elif frame == "wonder":
             question = f"I was wondering {indirect} - any idea?"
-    else:  # find, based
+        else:
+            question = f"Could you tell me {indirect}?"
+    else:  # find, based, know
         tid, text = _pick(rng, pool, last, "noun_phrases", simple)
         np = text.format(x=phrase)
-        question = f"Can you find {np}?" if frame == "find" else f"Based on the text, what is {np}?"
+        leads = {"find": "Can you find", "based": "Based on the text, what is"}
+        lead = leads.get(frame, "Do you know")
+        question = f"{lead} {np}?"
     ids.append(tid)
     return _capitalize(question), ids
 
@@ -707,7 +797,12 @@ def random_example(
     start = _display(chain[0].subject, entities[0])
     key = _canonical_question(chain, start)
     style = random.Random(f"multihop-phrasing/{key}")
-    pool = style.choice(POOLS) if phrasing == "any" else phrasing
+    if phrasing == "any":
+        pool = style.choice(POOLS)
+    elif phrasing == "wide":
+        pool = style.choice(TRAINING_POOLS)
+    else:
+        pool = phrasing
 
     phrase = start
     paragraphs: list[str] = []
@@ -776,10 +871,11 @@ def generate(
 ) -> list[Example]:
     """`n` distinct questions of `split`; hop counts cycle through `hops`.
 
-    `phrasing`: "seen" (the training templates), "unseen" (a disjoint set kept out of training)
-    or "any" (either, per example). It changes only the wording: the same seed gives the same
-    logical items (chain, entities, answers) in every phrasing, and an item's split is decided
-    by its canonical key (`meta["key"]`), never by its wording.
+    `phrasing`: "seen" (the training templates), "unseen" (a disjoint set kept out of training),
+    "any" (either, per example), "extra" (a third disjoint set) or "wide" (seen or extra, per
+    example: every wording training may see). It changes only the wording: the same seed gives
+    the same logical items (chain, entities, answers) in every phrasing, and an item's split is
+    decided by its canonical key (`meta["key"]`), never by its wording.
     """
     _check_phrasing(phrasing)
 

@@ -81,18 +81,25 @@ def _pool_patterns(pool: str, parts: tuple[str, ...]) -> list[tuple[str, re.Patt
 
 
 def test_template_pools_are_disjoint() -> None:
-    seen = {t for k, t in multihop.TEMPLATES.items() if k.startswith("seen/")}
-    unseen = {t for k, t in multihop.TEMPLATES.items() if k.startswith("unseen/")}
-    assert seen and unseen and not seen & unseen
+    pools = {
+        pool: {t for k, t in multihop.TEMPLATES.items() if k.startswith(f"{pool}/")}
+        for pool in multihop.ALL_POOLS
+    }
+    assert all(pools.values())
+    assert not pools["seen"] & pools["unseen"] and not pools["extra"] & pools["unseen"]
+    assert not pools["seen"] & pools["extra"]
     for rel in multihop.RELATIONS:
-        for pool in multihop.POOLS:
+        for pool in multihop.ALL_POOLS:
             wording = multihop.WORDINGS[rel.name][pool]
             for part in (wording.noun_phrases, wording.questions, wording.indirect):
                 assert any("{x}'s" not in t for t in part), (rel.name, pool)  # nestable
             assert wording.facts and all(" So " not in t for t in wording.facts)
 
 
-@pytest.mark.parametrize(("pool", "other"), [("seen", "unseen"), ("unseen", "seen")])
+@pytest.mark.parametrize(
+    ("pool", "other"),
+    [("seen", "unseen"), ("unseen", "seen"), ("extra", "unseen"), ("unseen", "extra")],
+)
 def test_each_pool_uses_only_its_own_templates(pool: str, other: str) -> None:
     question_parts = ("frame", "noun_phrases", "questions", "indirect")
     foreign_questions = _pool_patterns(other, question_parts)
@@ -117,9 +124,13 @@ def test_pools_vary_their_wording() -> None:
         assert len(facts) >= 2 * len(multihop.RELATIONS)
     mixed = multihop.generate(100, "train", seed=7, phrasing="any")
     assert {ex.meta["phrasing"] for ex in mixed} == {"seen", "unseen"}
+    wide = multihop.generate(300, "train", seed=7, phrasing="wide")
+    assert {ex.meta["phrasing"] for ex in wide} == {"seen", "extra"}
+    extra_frames = {ex.meta["templates"]["question"][0] for ex in wide}
+    assert {f"extra/frame/{f}" for f in multihop.FRAMES["extra"]} <= extra_frames
 
 
-@pytest.mark.parametrize("phrasing", ["seen", "unseen", "any"])
+@pytest.mark.parametrize("phrasing", ["seen", "unseen", "any", "wide"])
 def test_trace_quotes_its_context_fact_and_concludes_the_hop(phrasing: str) -> None:
     for ex in multihop.generate(100, "train", seed=8, phrasing=phrasing):
         steps, facts = ex.reasoning_steps, ex.meta["facts"]
@@ -137,7 +148,7 @@ def test_phrasing_changes_wording_not_items_or_splits() -> None:
         p: [(e.meta["key"], e.intermediate_answers, e.meta["relations"]) for e in exs]
         for p, exs in by_pool.items()
     }
-    assert logical["seen"] == logical["unseen"] == logical["any"]
+    assert logical["seen"] == logical["unseen"] == logical["any"] == logical["wide"]
     assert [e.question for e in by_pool["seen"]] != [e.question for e in by_pool["unseen"]]
     for exs in by_pool.values():
         assert all(split_of(e.meta["key"]) == "train" for e in exs)
