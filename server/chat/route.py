@@ -15,6 +15,7 @@ from server.generation.reasoning_fields import chat_budget
 from server.generation.run import Run
 from server.generation.shaping import ChatEncoder, ChoiceShaper, RunSummary, call_error
 from server.http.middleware import access_record
+from server.http.parsed_body import ParsedBodyRoute
 from server.http.streams import ClientGone
 from server.schemas import (
     AssistantMessage,
@@ -28,7 +29,7 @@ from server.tools.history import chat_turns
 from server.tools.protocol import SegmentRef, ToolCallFunction, ToolCallOut
 from server.tools.spec import tool_request
 
-router = APIRouter()
+router = APIRouter(route_class=ParsedBodyRoute)
 
 
 @router.post("/v1/chat/completions", response_model=None)

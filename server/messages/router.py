@@ -11,6 +11,7 @@ from server.backends.base import GenerationParams
 from server.generation.preparation import prepare
 from server.http.errors import ERROR_BODIES
 from server.http.middleware import access_record
+from server.http.parsed_body import ParsedBodyRoute
 from server.http.streams import ClientGone
 from server.messages.budget import messages_budget
 from server.messages.encoder import MessagesEncoder
@@ -28,7 +29,7 @@ from server.state import AppState, check_model
 from server.tools.spec import AUTO, NAMED, NONE, REQUIRED, ToolDef, ToolRequest, check_tools, choose
 
 PATH = "/v1/messages"
-router = APIRouter()
+router = APIRouter(route_class=ParsedBodyRoute)
 ERROR_BODIES[PATH] = error_json
 
 

@@ -14,6 +14,7 @@ from server.backends.base import GenerationParams
 from server.generation.preparation import prepare
 from server.generation.reasoning_fields import responses_budget
 from server.http.middleware import access_record
+from server.http.parsed_body import ParsedBodyRoute
 from server.http.streams import ClientGone
 from server.responses.encoder import ResponsesEncoder
 from server.responses.history import response_turns
@@ -23,7 +24,7 @@ from server.state import AppState, check_model
 from server.tools.prompt import Turn
 from server.tools.spec import NAMED, ToolDef, ToolRequest, check_tools, choose
 
-router = APIRouter()
+router = APIRouter(route_class=ParsedBodyRoute)
 
 
 @router.post("/v1/responses", response_model=None)
