@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from server.backends.base import GenerationParams
-from server.generation.preparation import prepare
+from server.generation.preparation import prepare, start_prepared
 from server.http.errors import ERROR_BODIES
 from server.http.middleware import access_record
 from server.http.parsed_body import ParsedBodyRoute
@@ -91,25 +91,14 @@ async def create_message(body: MessagesRequest, request: Request) -> Response:
         final_param="output_config.format.schema",
         budget=budget,
     )
-    params = GenerationParams(
+    sampling = GenerationParams(
         max_tokens=body.max_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         stop=tuple(body.stop_sequences or ()),
-        regex=prepared.constraint.regex,
-        structural_tag=prepared.constraint.structural_tag,
-        tools=prepared.upstream_tools,
     )
     try:
-        run = await state.start_run_for(
-            request,
-            access,
-            prepared.messages,
-            params,
-            budget,
-            prepared.calls,
-            prepared.final_check,
-        )
+        run = await start_prepared(state, request, prepared, sampling)
     except ClientGone:
         return Response(status_code=499)
     encoder = MessagesEncoder(

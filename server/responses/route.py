@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from server.backends.base import GenerationParams
-from server.generation.preparation import prepare
+from server.generation.preparation import prepare, start_prepared
 from server.generation.reasoning_fields import responses_budget
 from server.http.middleware import access_record
 from server.http.parsed_body import ParsedBodyRoute
@@ -46,19 +46,14 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
         budget=budget,
         param="input",
     )
-    params = GenerationParams(
+    sampling = GenerationParams(
         max_tokens=body.max_output_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         seed=body.seed,
-        regex=prepared.constraint.regex,
-        structural_tag=prepared.constraint.structural_tag,
-        tools=prepared.upstream_tools,
     )
     try:
-        run = await state.start_run_for(
-            request, access, prepared.messages, params, budget, prepared.calls
-        )
+        run = await start_prepared(state, request, prepared, sampling)
     except ClientGone:
         return Response(status_code=499)  # left while queued or in prefill; aborted
     echoed: dict[str, Any] = {
