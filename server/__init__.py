@@ -5,7 +5,8 @@
 Packages, in the order a request meets them:
   config, __main__   settings (flags and INTERLEAVED_* variables); start-up, SIGTERM drain
   http/              connections, middleware (request id, API key, limits, access log), the
-                     body read within a deadline, error bodies, admission and streams
+                     body read within a deadline and parsed once, error bodies,
+                     admission and streams
   api                the FastAPI app: routes, middleware, backend lifetime, /health, /metrics
   chat/              POST /v1/chat/completions
   responses/         POST /v1/responses

@@ -155,6 +155,44 @@ def test_bodies_that_are_not_a_json_object_are_400_in_our_words(
         assert "error parsing the body" not in error["message"]
 
 
+MESSAGES = "/v1/messages"
+ONE_OF_EACH = [
+    (CHAT, {"messages": user()}),
+    (RESPONSES, {"input": "hi"}),
+    (MESSAGES, {"model": "fake-model", "max_tokens": 16, "messages": user()}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), ONE_OF_EACH)
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_body_is_parsed_once(
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    body: dict[str, Any],
+    stream: bool,
+) -> None:
+    """The middleware's check parses the body; the route validates that value, not a second
+    parse of the same bytes. A body that fails validation is parsed once as well."""
+    loads = json.loads
+    parsed: list[Any] = []
+
+    def counted(text: str | bytes, **kw: Any) -> Any:
+        parsed.append(text)
+        return loads(text, **kw)
+
+    monkeypatch.setattr(json, "loads", counted)
+    raw = json.dumps({**body, "stream": stream}).encode()
+    response = client.post(path, content=raw, headers=JSON)
+    assert response.status_code == 200, response.text
+    assert [t for t in parsed if t in (raw, raw.decode())] == [raw.decode()]
+
+    parsed.clear()
+    raw = json.dumps({**body, "temperature": "hot"}).encode()
+    assert client.post(path, content=raw, headers=JSON).status_code == 400
+    assert [t for t in parsed if t in (raw, raw.decode())] == [raw.decode()]
+
+
 # -- OpenAI's rules for stream_options and content ----------------------------------------------
 
 
@@ -224,7 +262,17 @@ def test_docs_flag_turns_them_on_and_the_api_key_guards_them() -> None:
     with client_for(FakeBackend(), "--docs") as client:
         for path in DOCS:
             assert client.get(path).status_code == 200, path
-        assert CHAT in client.get("/openapi.json").json()["paths"]
+        paths = client.get("/openapi.json").json()["paths"]
+        # Each generation route documents its body as its request model, as FastAPI does.
+        for path, model in [
+            (CHAT, "ChatCompletionRequest"),
+            (RESPONSES, "ResponsesRequest"),
+            (MESSAGES, "MessagesRequest"),
+        ]:
+            body = paths[path]["post"]["requestBody"]
+            assert body["required"] is True
+            schema = body["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{model}"}
     with client_for(FakeBackend(), "--docs", "--api-key", "k") as client:
         for path in DOCS:
             assert_error(client.get(path), 401, mentions="missing API key")

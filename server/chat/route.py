@@ -10,11 +10,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from server.backends.base import GenerationParams
-from server.generation.preparation import prepare
+from server.generation.preparation import prepare, start_prepared
 from server.generation.reasoning_fields import chat_budget
 from server.generation.run import Run
 from server.generation.shaping import ChatEncoder, ChoiceShaper, RunSummary, call_error
 from server.http.middleware import access_record
+from server.http.parsed_body import ParsedBodyRoute
 from server.http.streams import ClientGone
 from server.schemas import (
     AssistantMessage,
@@ -28,7 +29,7 @@ from server.tools.history import chat_turns
 from server.tools.protocol import SegmentRef, ToolCallFunction, ToolCallOut
 from server.tools.spec import tool_request
 
-router = APIRouter()
+router = APIRouter(route_class=ParsedBodyRoute)
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -47,27 +48,16 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> Res
         final_param=schema_param(body.response_format),
         budget=budget,
     )
-    params = GenerationParams(
+    sampling = GenerationParams(
         max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         n=body.n,
         stop=body.stop_list(),
         seed=body.seed,
-        regex=prepared.constraint.regex,
-        structural_tag=prepared.constraint.structural_tag,
-        tools=prepared.upstream_tools,
     )
     try:
-        run = await state.start_run_for(
-            request,
-            access,
-            prepared.messages,
-            params,
-            budget,
-            prepared.calls,
-            prepared.final_check,
-        )
+        run = await start_prepared(state, request, prepared, sampling)
     except ClientGone:
         return Response(status_code=499)  # left while queued or in prefill; aborted
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"

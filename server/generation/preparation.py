@@ -1,18 +1,22 @@
-"""From a validated request to what its run needs, the same for every API: the prompt
-messages (history with thinking, calls and results replayed, the tools block), the engine
-constraint (`enforce_format`, forced or strict calls, a JSON final answer) and how to read calls
-from the output."""
+"""From a validated request to its started run, the same for every API: `prepare` makes what
+the run needs (the prompt messages: history with thinking, calls and results replayed, the tools
+block; the engine constraint: `enforce_format`, forced or strict calls, a JSON final answer; how
+to read calls from the output), and `start_prepared` starts it with the request's sampling."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from starlette.requests import Request
+
 from parsing import get_format, get_tool_call_syntax
-from server.backends.base import Message
+from server.backends.base import GenerationParams, Message
 from server.generation.budgets import ReasoningBudget
 from server.generation.prompting import enforce_regex, to_messages
+from server.generation.run import Run
+from server.http.middleware import access_record
 from server.state import AppState
 from server.structured.check import check_constraint
 from server.structured.final import FinalAnswerCheck
@@ -28,6 +32,7 @@ class Prepared:
     constraint: Constraint
     calls: CallParsing | None
     final_check: FinalAnswerCheck | None
+    budget: ReasoningBudget
     # Gateway mode with --upstream-tools: what the upstream is given instead of the tools block.
     upstream_tools: dict[str, Any] | None = None
 
@@ -72,7 +77,31 @@ def prepare(
     check_constraint(state.backend, constraint, budget, source)
     calls = CallParsing(syntax, tools.names(), tools.parallel) if tools.active else None
     final_check = FinalAnswerCheck(final) if final is not None else None
-    return Prepared(messages, constraint, calls, final_check, passed_on)
+    return Prepared(messages, constraint, calls, final_check, budget, passed_on)
+
+
+async def start_prepared(
+    state: AppState, request: Request, prepared: Prepared, sampling: GenerationParams
+) -> Run:
+    """The prepared request's run, started: `sampling` holds the request's own values (tokens,
+    temperature, top_p, n, stop, seed); the constraint and the upstream's tools are the prepared
+    ones, whatever `sampling` says of them. Raises what `AppState.start_run_for` raises
+    (`ClientGone` when the client left first, `APIError`)."""
+    params = replace(
+        sampling,
+        regex=prepared.constraint.regex,
+        structural_tag=prepared.constraint.structural_tag,
+        tools=prepared.upstream_tools,
+    )
+    return await state.start_run_for(
+        request,
+        access_record(request),
+        prepared.messages,
+        params,
+        prepared.budget,
+        prepared.calls,
+        prepared.final_check,
+    )
 
 
 def upstream_tools(tools: ToolRequest) -> dict[str, Any] | None:

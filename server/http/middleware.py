@@ -30,6 +30,7 @@ from server import metrics
 from server.http.connections import MAX_HEADER_BYTES, headers_too_large_message
 from server.http.errors import APIError, as_api_error, error_response
 from server.http.request_body import (
+    PARSED_JSON,
     BodyTimeout,
     BodyTooLarge,
     ClientDisconnected,
@@ -79,7 +80,7 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 # Generation routes: their bodies are JSON checked by `server.http.request_body` before FastAPI
-# parses them (see there for why).
+# validates them (see there for why); FastAPI takes the value parsed there (`ParsedBodyRoute`).
 _JSON_ROUTES = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/messages"})
 # Behind the API key, when one is set, beside /v1/: the schema tells what the server offers.
 _DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -171,7 +172,7 @@ class RequestContext:
             )
             raise APIError(408, message, code="request_timeout", headers=_CLOSE) from None
         if path in _JSON_ROUTES and scope.get("method") == "POST" and body:
-            check_json(body)
+            scope[PARSED_JSON] = check_json(body)  # the route's body, parsed once
         return body
 
     def _too_large(self) -> APIError:

@@ -9,6 +9,10 @@ strict UTF-8, standard JSON (no NaN/Infinity), bounded nesting, and no string an
 unpaired surrogate. JSON's `"\\ud83d"` escape decodes to such a string; it cannot be encoded to
 UTF-8, so the tokenizer rejects it with its own internal message and vLLM fails with a 500 when
 it serializes the request. Checked here, each is a 400 that names the field.
+
+The value `check_json` parsed is the one the route gets: the middleware keeps it in the request's
+scope under `PARSED_JSON`, and `server.http.parsed_body.ParsedBodyRoute` hands it to FastAPI in
+place of parsing the same bytes again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from starlette.types import Receive
 
 from server.http.errors import APIError
 
+# The scope key of a checked body's parsed JSON value (an ASGI extension key of ours).
+PARSED_JSON = "interleaved.json"
 MAX_DEPTH = 64  # a chat request nests ~5 deep; far deeper is an attack on whatever recurses
 _SHOWN_KEY_CHARS = 40
 
@@ -67,8 +73,9 @@ def _reject_constant(name: str) -> float:
     raise _NonFinite(name)
 
 
-def check_json(raw: bytes) -> None:
-    """Raise a 400 APIError unless `raw` is a JSON document the engine can take as it is."""
+def check_json(raw: bytes) -> Any:
+    """`raw`'s JSON value; a 400 APIError unless it is a JSON document the engine can take as
+    it is."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -88,6 +95,7 @@ def check_json(raw: bytes) -> None:
     except ValueError:  # Python's limit on the digits of an integer
         raise _invalid("request body is not valid JSON: a number has too many digits") from None
     _check_values(value)
+    return value
 
 
 def _invalid(message: str) -> APIError:

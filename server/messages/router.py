@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from server.backends.base import GenerationParams
-from server.generation.preparation import prepare
+from server.generation.preparation import prepare, start_prepared
 from server.http.errors import ERROR_BODIES
 from server.http.middleware import access_record
+from server.http.parsed_body import ParsedBodyRoute
 from server.http.streams import ClientGone
 from server.messages.budget import messages_budget
 from server.messages.encoder import MessagesEncoder
@@ -28,7 +29,7 @@ from server.state import AppState, check_model
 from server.tools.spec import AUTO, NAMED, NONE, REQUIRED, ToolDef, ToolRequest, check_tools, choose
 
 PATH = "/v1/messages"
-router = APIRouter()
+router = APIRouter(route_class=ParsedBodyRoute)
 ERROR_BODIES[PATH] = error_json
 
 
@@ -90,25 +91,14 @@ async def create_message(body: MessagesRequest, request: Request) -> Response:
         final_param="output_config.format.schema",
         budget=budget,
     )
-    params = GenerationParams(
+    sampling = GenerationParams(
         max_tokens=body.max_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         stop=tuple(body.stop_sequences or ()),
-        regex=prepared.constraint.regex,
-        structural_tag=prepared.constraint.structural_tag,
-        tools=prepared.upstream_tools,
     )
     try:
-        run = await state.start_run_for(
-            request,
-            access,
-            prepared.messages,
-            params,
-            budget,
-            prepared.calls,
-            prepared.final_check,
-        )
+        run = await start_prepared(state, request, prepared, sampling)
     except ClientGone:
         return Response(status_code=499)
     encoder = MessagesEncoder(

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from server.backends.base import GenerationParams
-from server.generation.preparation import prepare
+from server.generation.preparation import prepare, start_prepared
 from server.generation.reasoning_fields import responses_budget
 from server.http.middleware import access_record
+from server.http.parsed_body import ParsedBodyRoute
 from server.http.streams import ClientGone
 from server.responses.encoder import ResponsesEncoder
 from server.responses.history import response_turns
@@ -23,7 +24,7 @@ from server.state import AppState, check_model
 from server.tools.prompt import Turn
 from server.tools.spec import NAMED, ToolDef, ToolRequest, check_tools, choose
 
-router = APIRouter()
+router = APIRouter(route_class=ParsedBodyRoute)
 
 
 @router.post("/v1/responses", response_model=None)
@@ -45,19 +46,14 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
         budget=budget,
         param="input",
     )
-    params = GenerationParams(
+    sampling = GenerationParams(
         max_tokens=body.max_output_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         seed=body.seed,
-        regex=prepared.constraint.regex,
-        structural_tag=prepared.constraint.structural_tag,
-        tools=prepared.upstream_tools,
     )
     try:
-        run = await state.start_run_for(
-            request, access, prepared.messages, params, budget, prepared.calls
-        )
+        run = await start_prepared(state, request, prepared, sampling)
     except ClientGone:
         return Response(status_code=499)  # left while queued or in prefill; aborted
     echoed: dict[str, Any] = {
