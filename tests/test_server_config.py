@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import pytest
 
@@ -49,25 +50,39 @@ def test_defaults() -> None:
 
 
 def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    samples = {bool: ("1", True), int: ("7", 7), float: ("0.5", 0.5), str: ("abc", "abc")}
+    """Each flag's INTERLEAVED_* variable sets it when the flag is not given."""
+    samples = {
+        "bool": ("1", True),
+        "int": ("7", 7),
+        "float": ("0.5", 0.5),
+        "str": ("http://h", "http://h"),
+    }
     parser = build_parser()
     actions = {a.dest: a for a in parser._actions}
-    for name in [*own_fields(), *ENGINE_ARGS]:
+    own = own_fields()
+    for name in [*own, *ENGINE_ARGS]:
         action = actions[name]
         assert action.option_strings[0] == flag_name(name)
-        if action.choices:
-            raw = expected = list(action.choices)[-1]
+        choices = list(action.choices or ())
+        if name in own and get_origin(own[name].annotation) is Literal:
+            choices = list(get_args(own[name].annotation))
+        if choices:
+            raw = expected = choices[-1]
         elif isinstance(action, (argparse.BooleanOptionalAction, argparse._StoreTrueAction)):
-            raw, expected = samples[bool]
-        elif action.type in samples or action.type is None:
-            raw, expected = samples[action.type or str]
+            raw, expected = samples["bool"]
+        elif name in own:  # the type, as pydantic-settings names it
+            raw, expected = samples[str(action.metavar)]
+        elif action.type in (int, float, str, None):
+            raw, expected = samples[getattr(action.type, "__name__", "str")]
         else:  # one of vLLM's converters (human-readable sizes...)
             raw, expected = "7", action.type("7")
         monkeypatch.setenv(env_name(name), raw)
-        assert getattr(build_parser().parse_args([]), name) == expected, name
+        settings = parse_settings([])
+        value = getattr(settings, name) if name in own else settings.engine_args[name]
+        assert value == expected, name
         monkeypatch.delenv(env_name(name))
     assert {"--tensor-parallel-size", "--gpu-memory-utilization", "--upstream"} <= {
-        a.option_strings[0] for a in parser._actions
+        a.option_strings[0] for a in parser._actions if a.option_strings
     }
 
 
