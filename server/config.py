@@ -328,23 +328,6 @@ def vllm_engine_actions() -> dict[str, argparse.Action] | None:
     return {name: by_dest[name] for name in ENGINE_ARGS}
 
 
-def _engine_value_from_env(action: argparse.Action, name: str, raw: str) -> Any:
-    """An engine argument's environment value, converted as vLLM converts its flag."""
-    if isinstance(action, argparse.BooleanOptionalAction):
-        try:
-            return _switch(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r}: {_BOOL_EXPECTED}") from None
-    try:
-        value = action.type(raw) if callable(action.type) else raw
-    except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
-        flag = flag_name(action.dest)
-        raise ConfigError(f"{name}={raw!r}: not a valid value of {flag} ({exc})") from None
-    if action.choices is not None and value not in action.choices:
-        raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(map(str, action.choices))}")
-    return value
-
-
 def _help_of(action: argparse.Action, note: str) -> str:
     """vLLM's help (its first sentence), our note and the variable, as the library writes it."""
     paragraph = re.sub(r"\s+", " ", (action.help or "").strip().split("\n\n")[0])
@@ -354,8 +337,9 @@ def _help_of(action: argparse.Action, note: str) -> str:
 
 
 def _add_engine_flags(parser: argparse.ArgumentParser) -> None:
-    """vLLM's engine flags, with their values from the environment as the defaults; one that
-    is not set (no flag, no variable) stays out of the namespace, so vLLM's default applies."""
+    """vLLM's engine flags, each with its variable's value as the default, converted by the
+    flag itself; one that is not set (no flag, no variable) stays out of the namespace, so
+    vLLM's default applies."""
     actions = vllm_engine_actions()
     if actions is None:
         parser.add_argument_group(
@@ -364,23 +348,32 @@ def _add_engine_flags(parser: argparse.ArgumentParser) -> None:
         return
     group = parser.add_argument_group("vLLM engine", "Passed to vLLM unchanged.")
     for name, action in actions.items():
-        raw = os.environ.get(env_name(name))
-        kwargs: dict[str, Any] = {
-            "dest": name,
-            "default": argparse.SUPPRESS
-            if raw is None
-            else _engine_value_from_env(action, env_name(name), raw),
-            "help": _help_of(action, ENGINE_ARGS[name]),
-        }
+        flag, help_text = flag_name(name), _help_of(action, ENGINE_ARGS[name])
         if isinstance(action, argparse.BooleanOptionalAction):
-            kwargs["action"] = argparse.BooleanOptionalAction
+            kind: dict[str, Any] = {"action": argparse.BooleanOptionalAction}
         elif type(action) is argparse._StoreAction and action.nargs is None:
-            # argparse's own type when vLLM gives none
-            kwargs |= {"type": action.type or str, "choices": action.choices}
-            kwargs["metavar"] = name.upper()
+            # argparse's own type (str) when vLLM gives none
+            kind = {"type": action.type or str, "choices": action.choices}
+            kind["metavar"] = name.upper()
         else:  # pragma: no cover - a vLLM upgrade changed the argument's kind
-            raise TypeError(f"vLLM's {flag_name(name)} is a {type(action).__name__}")
-        group.add_argument(flag_name(name), **kwargs)
+            raise TypeError(f"vLLM's {flag} is a {type(action).__name__}: not supported here")
+        group.add_argument(flag, dest=name, default=argparse.SUPPRESS, help=help_text, **kind)
+    for name, action in actions.items():
+        if (raw := os.environ.get(env_name(name))) is not None:
+            parser.set_defaults(**{name: _engine_value_from_env(parser, action, raw)})
+
+
+def _engine_value_from_env(
+    parser: argparse.ArgumentParser, action: argparse.Action, raw: str
+) -> Any:
+    """A variable's value, read as its flag would read it."""
+    flag = flag_name(action.dest)
+    try:
+        if isinstance(action, argparse.BooleanOptionalAction):
+            return _switch(raw)
+        return getattr(parser.parse_args([f"{flag}={raw}"]), action.dest)
+    except (ValueError, UsageError) as exc:  # _switch's, or argparse's message
+        raise ConfigError(f"{env_name(flag)}={raw!r}: {exc}") from None
 
 
 def build_parser(*, engine: bool = True) -> argparse.ArgumentParser:
@@ -438,9 +431,7 @@ def _bad_value(exc: ValidationError, flags: Mapping[str, Any], usage: str) -> Co
     message = str(error["msg"]).removeprefix("Value error, ")
     if name in flags:
         return UsageError(f"argument {flag_name(name)}: {message}, got {error['input']!r}", usage)
-    return ConfigError(
-        f"{env_name(name) if name else ENV_PREFIX + '*'}={error['input']!r}: {message}"
-    )
+    return ConfigError(f"{env_name(name)}={error['input']!r}: {message}")
 
 
 def validate(settings: Settings) -> str | None:
