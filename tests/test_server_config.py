@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import pytest
 
@@ -49,25 +50,39 @@ def test_defaults() -> None:
 
 
 def test_every_flag_has_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    samples = {bool: ("1", True), int: ("7", 7), float: ("0.5", 0.5), str: ("abc", "abc")}
+    """Each flag's INTERLEAVED_* variable sets it when the flag is not given."""
+    samples = {
+        "bool": ("1", True),
+        "int": ("7", 7),
+        "float": ("0.5", 0.5),
+        "str": ("http://h", "http://h"),
+    }
     parser = build_parser()
     actions = {a.dest: a for a in parser._actions}
-    for name in [*own_fields(), *ENGINE_ARGS]:
+    own = own_fields()
+    for name in [*own, *ENGINE_ARGS]:
         action = actions[name]
         assert action.option_strings[0] == flag_name(name)
-        if action.choices:
-            raw = expected = list(action.choices)[-1]
+        choices = list(action.choices or ())
+        if name in own and get_origin(own[name].annotation) is Literal:
+            choices = list(get_args(own[name].annotation))
+        if choices:
+            raw = expected = choices[-1]
         elif isinstance(action, (argparse.BooleanOptionalAction, argparse._StoreTrueAction)):
-            raw, expected = samples[bool]
-        elif action.type in samples or action.type is None:
-            raw, expected = samples[action.type or str]
+            raw, expected = samples["bool"]
+        elif name in own:  # the type, as pydantic-settings names it
+            raw, expected = samples[str(action.metavar)]
+        elif action.type in (int, float, str, None):
+            raw, expected = samples[getattr(action.type, "__name__", "str")]
         else:  # one of vLLM's converters (human-readable sizes...)
             raw, expected = "7", action.type("7")
         monkeypatch.setenv(env_name(name), raw)
-        assert getattr(build_parser().parse_args([]), name) == expected, name
+        settings = parse_settings([])
+        value = getattr(settings, name) if name in own else settings.engine_args[name]
+        assert value == expected, name
         monkeypatch.delenv(env_name(name))
     assert {"--tensor-parallel-size", "--gpu-memory-utilization", "--upstream"} <= {
-        a.option_strings[0] for a in parser._actions
+        a.option_strings[0] for a in parser._actions if a.option_strings
     }
 
 
@@ -168,6 +183,57 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.engine_args == {"enforce_eager": False, "max_model_len": 2048}
 
 
+def test_a_flag_wins_over_a_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flag is the value used, so the variable it overrides is not read at all."""
+    monkeypatch.setenv("INTERLEAVED_PORT", "eighty")
+    monkeypatch.setenv("INTERLEAVED_DOCS", "maybe")
+    s = parse_settings(["--port", "9003", "--docs"])
+    assert (s.port, s.docs) == (9003, True)
+
+
+def test_switches_take_both_forms_and_no_fields_one() -> None:
+    """Every boolean setting is --x / --no-x (last one wins), except the no_* ones, which are
+    a single switch: there is no --no-no-adapter."""
+    switches = [n for n, f in own_fields().items() if f.annotation is bool]
+    assert {"merge_adapter", "docs", "prefill_think", "no_adapter"} <= set(switches)
+    for name in switches:
+        field = own_fields()[name]
+        if name.startswith("no_"):
+            assert getattr(parse_settings([flag_name(name)]), name) is True
+            with pytest.raises(UsageError, match="unrecognized arguments"):
+                parse_settings(["--no-" + flag_name(name)[2:]])
+            continue
+        on, off = flag_name(name), "--no-" + flag_name(name)[2:]
+        assert getattr(parse_settings([on]), name) is True, name
+        assert getattr(parse_settings([off]), name) is False, name
+        assert getattr(parse_settings([on, off]), name) is False, name
+        assert getattr(parse_settings([]), name) is field.default, name
+
+
+def test_help_shows_each_default_and_variable() -> None:
+    text = " ".join(build_parser().format_help().split())
+    assert "Port to listen on. (default: 8000) [env: INTERLEAVED_PORT]" in text
+    assert "(default: interleaved) [env: INTERLEAVED_FORMAT]" in text
+    assert "--merge-adapter, --no-merge-adapter" in text
+    assert "[env: INTERLEAVED_MAX_MODEL_LEN]" in text  # an engine flag: the same form
+    # An unset setting: null, which the flag also accepts.
+    assert "(default: null) [env: INTERLEAVED_MODEL]" in text
+    assert parse_settings(["--model", "/m", "--model", "null"]).model is None
+
+
+def test_unknown_and_malformed_flags_name_themselves() -> None:
+    with pytest.raises(UsageError, match="unrecognized arguments: --no-such-flag"):
+        parse_settings(["--no-such-flag"])
+    with pytest.raises(UsageError, match=r"argument --port: .*integer.*'eighty'"):
+        parse_settings(["--port", "eighty"])
+    with pytest.raises(UsageError, match=r"argument --format: .*'r1'.*'xml'"):
+        parse_settings(["--format", "xml"])
+    with pytest.raises(UsageError, match=r"argument --reasoning-effort-low-tokens: .*0"):
+        parse_settings(["--reasoning-effort-low-tokens", "-1"])
+    with pytest.raises(UsageError, match="argument --enforce-eager"):  # vLLM's switch
+        parse_settings(["--enforce-eager=yes"])
+
+
 def test_gateway_settings_do_not_import_vllm() -> None:
     """A gateway needs no engine flag, so reading its settings must not pay vLLM's import."""
     code = (
@@ -198,6 +264,8 @@ def test_a_gateway_still_accepts_engine_flags() -> None:
         ("INTERLEAVED_UPSTREAM_TIMEOUT", "soon"),
         ("INTERLEAVED_MAX_MODEL_LEN", "long"),
         ("INTERLEAVED_DTYPE", "int3"),
+        ("INTERLEAVED_PORT", "0"),
+        ("INTERLEAVED_SHUTDOWN_GRACE_SECONDS", "-1"),
     ],
 )
 def test_bad_environment_values_stop_with_a_message(
@@ -224,6 +292,8 @@ def test_bad_environment_values_stop_with_a_message(
         ["--header-timeout-seconds", "0"],
         ["--body-timeout-seconds", "-1"],
         ["--body-timeout-seconds", "nan"],
+        ["--shutdown-grace-seconds", "-1"],
+        ["--reasoning-effort-high-tokens", "-5"],
         ["--port", "eighty"],
         ["--format", "xml"],
         ["--no-such-flag"],

@@ -1,7 +1,8 @@
 """mkdocs hook: the flags page (`flags.md`), generated from the server's settings declaration.
 
-The server's own flags are the fields of `server.config.Settings` (name, type, default, help
-text); vLLM's engine flags are the names in `server.config.ENGINE_ARGS`. Reading them here, at
+The server's own flags are the fields of `server.config.ServerSettings` (name, type, default,
+help text), spelled as pydantic-settings' CLI source spells them; vLLM's engine flags are the
+names in `server.config.ENGINE_ARGS`. Reading them here, at
 build time, keeps the page from drifting from the code. Importing `server.config` does not
 import vLLM, so the build stays fast. `render()` is also what tests/test_docs.py checks.
 """
@@ -94,16 +95,14 @@ def _default(value: Any) -> str:
 def own_flags() -> list[tuple[str, str, str, str, str]]:
     """(flags, variable, values, default, help) for each of the server's own settings."""
     config = _config()
+    # The option strings as pydantic-settings' CLI source made them (a switch's --no- form too).
+    options = {a.dest: a.option_strings for a in config.build_parser(engine=False)._actions}
     rows = []
     for name, info in config.own_fields().items():
-        flag = config.flag_name(name)
+        flags = " / ".join(f"`{option}`" for option in options[name])
         values = _values(info.annotation)
-        # A boolean that is not already a negation also has its --no- form.
-        flags = f"`{flag}`"
-        if values == "switch" and not flag.startswith("--no-"):
-            flags += f" / `--no-{flag[2:]}`"
         rows.append(
-            (flags, config.env_name(flag), values, _default(info.default), info.description or "")
+            (flags, config.env_name(name), values, _default(info.default), info.description or "")
         )
     return rows
 
