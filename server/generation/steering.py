@@ -185,8 +185,10 @@ class Steering:
             passed = self._hold(text, last)
         elif action is Action.CUT:
             passed = self._cut(text)
+        elif action is Action.DROP:
+            passed = ""
         else:
-            passed = ""  # DROP
+            raise AssertionError(f"{action} is not done to output text")  # a wrong row
         self.prefix += passed
         return passed
 
@@ -197,18 +199,17 @@ class Steering:
             return None
         event, reason = self._classify_output(now)
         action = self._on(event)
-        if action in (Action.CLOSE, Action.MARK, Action.NOTE) and reason in (
-            FIRST_TOKENS,
-            FIRST_MS,
-        ):
+        if action is Action.GO_ON:
+            return None
+        if action is Action.ANSWER:
+            return self._insert(TOTAL, now)  # a reason due as well is not spent by this
+        if action not in (Action.CLOSE, Action.MARK, Action.NOTE) or reason is None:
+            raise AssertionError(f"{action} is not done on {event}")  # a wrong row
+        if reason in (FIRST_TOKENS, FIRST_MS):
             self._deadline_spent = True  # whether tags go in or not: the deadline has fired
         if action is Action.CLOSE:
-            assert reason is not None
             return self._insert(reason, now)
-        if action is Action.ANSWER:
-            return self._insert(TOTAL, now)
         if action is Action.MARK:
-            assert reason is not None
             self.shaper.expect_forced(reason, now)
         return None
 
