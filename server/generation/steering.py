@@ -3,9 +3,10 @@
 `server.generation.budgets.close_reason` says *whether* a think segment must close now;
 `Steering` says *what happens then*, for choice 0 of a run (budgets are refused with n > 1).
 Its control state is a `Phase`; what it observes is classified into an `Event`; and `TABLE`
-maps each (phase, event) to the next phase and the `Action` taken. All branching lives in
-that table, so the combinations the request path can meet are listed once and tested one by
-one (tests/test_steering.py), instead of being spread over flags that interact.
+maps each (phase, event) to the next phase and the `Action` taken. The classification only
+says what happened; every consequence is a row of the table, so the combinations the request
+path can meet are listed once and tested one by one (tests/test_steering.py) rather than
+spread over flags that interact.
 
 Two ways to steer, chosen once per request:
   - by continuation (the default, and every backend that cannot steer itself): when the budget
@@ -43,6 +44,8 @@ from server.generation.shaping import ChoiceShaper, Op
 
 
 class Phase(Enum):
+    """Where steering stands: what kind of steering, and whether something is under way."""
+
     OFF = "off"  # nothing to steer: no budget, or the choice is done or past the guard
     WATCH = "watch"  # continuation steering: a decision after every output
     CUT = "cut"  # the model reopened thinking past the total cap: its output is dropped
@@ -51,6 +54,8 @@ class Phase(Enum):
 
 
 class Event(Enum):
+    """What choice 0 shows, as far as the budget is concerned."""
+
     # A piece of choice 0's output text (looked at only when steering by continuation, the
     # one case where the model's text must be filtered before the parser sees it).
     TEXT = "text"  # text the total cap does not concern (under the cap, or inside thinking)
@@ -66,6 +71,8 @@ class Event(Enum):
 
 
 class Action(Enum):
+    """What is done about it."""
+
     GO_ON = "go_on"  # the output stands as it is
     HOLD = "hold"  # keep back what may be the start of the opening tag, pass the rest
     CUT = "cut"  # pass the text before the opening tag, drop it and what follows
@@ -103,7 +110,9 @@ TABLE: dict[tuple[Phase, Event], tuple[Phase, Action]] = {
     (Phase.ENGINE, Event.DUE): (Phase.ENGINE_CLOSING, Action.MARK),
     (Phase.ENGINE, Event.DUE_UNTAGGED): (Phase.ENGINE, Action.NOTE),
     # The forced tags arrive as model output over the next engine steps: the decision would
-    # fire again on the same think segment until the answer they open is open.
+    # fire again on the same think segment until the answer they open is open. (An output
+    # carrying the tags and that whole answer at once never shows it open: the phase then
+    # lasts until the next answer opens, and closes the engine forces meanwhile go unmarked.)
     (Phase.ENGINE_CLOSING, Event.ANSWERING): (Phase.ENGINE, Action.GO_ON),
     (Phase.ENGINE_CLOSING, Event.UNSTEERABLE): (Phase.ENGINE_CLOSING, Action.GO_ON),
     (Phase.ENGINE_CLOSING, Event.CALM): (Phase.ENGINE_CLOSING, Action.GO_ON),
