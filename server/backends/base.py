@@ -70,7 +70,7 @@ class Backend(Protocol):
     model_name: str
     max_model_len: int | None
     # True when reasoning budgets are enforced inside the engine (a logits processor closes
-    # the thinking, `--budget-enforcement logits`); `Run` then leaves the steering to it.
+    # the thinking, `--budget-enforcement logits`); `Steering` then only marks what it forces.
     steers_in_engine: bool
 
     async def start(self) -> None:

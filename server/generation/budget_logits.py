@@ -1,6 +1,6 @@
 """Reasoning budgets enforced inside the engine: a vLLM logits processor that forces the tags.
 
-The other enforcement (`server.generation.run.Run`, the default) aborts the generation when a
+The other enforcement (`server.generation.steering`, the default) aborts the generation when a
 budget fires and continues it with the text so far plus `</think><answer>` as the assistant
 prefix: one prefill per forced close, no cost to requests without a budget. This one makes
 the engine itself write the tags: once a budget fires, the next sampled tokens of that request

@@ -4,8 +4,8 @@ A `ReasoningBudget` caps each think segment's tokens, all think tokens together,
 time to the first answer (in completion tokens and/or milliseconds since the request
 arrived). `close_reason` is the one decision the request path asks after every backend
 output: must the open think segment be closed now (and an answer opened), and why.
-`server.generation.run.Run` acts on it by aborting the backend generation and continuing it
-with the text so far plus the closing and opening tags.
+`server.generation.steering.Steering` decides what follows from it (the run then aborts the
+backend generation and continues it with the text so far plus the closing and opening tags).
 
 Rules, in order:
   - Nothing is forced inside an open answer: the answer the model is writing is what the

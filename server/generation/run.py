@@ -8,14 +8,12 @@ timings) in `Run.summary`. When the request ends however it ends (completed, cli
 error), `close` aborts what is still running, frees the admission slot, records metrics and
 returns that summary; the route hands it to the access log (`server.http.middleware.AccessRecord`).
 
-It also enforces the request's reasoning budget (`server.generation.budgets`), the same way for
-every backend: after each output it asks whether the open think segment must be closed; if so it
-feeds the closing and opening tags to the shaper as if the model had written them, aborts the
-backend generation and starts a continuation whose assistant prefix is the text so far plus
-those tags (with prefix caching the prefill of the text so far is mostly cache hits, and
+The request's reasoning budget is `server.generation.steering.Steering`'s: the run passes it
+choice 0's text and asks it after each output; when it says so, the run aborts the backend
+generation and starts a continuation from the steering's prefix, the text so far plus the tags
+it inserted (with prefix caching the prefill of the text so far is mostly cache hits, and
 `ForcedClose.resume_ms` reports what each close cost). With `--budget-enforcement logits` the
-in-process engine forces the tags itself (`server.generation.budget_logits`, the same decision on
-the same counts): the run then only marks the answers they open, and nothing is aborted.
+in-process engine forces the tags itself and nothing is aborted.
 
 With `--prefill-think` the local engine writes the reply's opening think tag for the model
 (`server.backends.base.Prefilling`): the run feeds that text to every choice's shaper first, as if
@@ -32,23 +30,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
-from parsing import ANSWER, THINK, get_format
+from parsing import get_format
 from server import metrics
 from server.backends.base import Backend, Generation, GenerationParams, Message, Piece, Prefilling
-from server.generation.budgets import (
-    FIRST_MS,
-    FIRST_TOKENS,
-    MAX_FORCED_CLOSES,
-    NO_BUDGET,
-    TOTAL,
-    BudgetView,
-    ReasoningBudget,
-    close_reason,
-    engine_args,
-    forced_text,
-    opens_with_answer,
-)
+from server.generation.budgets import NO_BUDGET, ReasoningBudget
 from server.generation.shaping import ChoiceShaper, Op, RunSummary, chat_usage, summarize
+from server.generation.steering import Steering
 from server.http.errors import APIError, as_api_error, generation_error
 from server.http.streams import Admission
 from server.schemas import ChoiceTimings, Usage
@@ -115,38 +102,27 @@ class Run:
         self.backend = backend
         self.messages = messages
         self.params = params
-        self.budget = budget
         self.request_id = request_id
         self.t0 = t0  # the request's arrival (monotonic seconds)
         self.shapers = [ChoiceShaper(format, self.t0, calls, final_check) for _ in range(params.n)]
         self.generation: Generation | None = None
         self._first_generation: Generation | None = None
         self.summary: RunSummary | None = None  # set by `close`
-        self._fmt = get_format(format)
+        # Every budget decision is the steering's; it watches choice 0 (budgets need n=1).
+        self.steering = Steering(
+            budget, self.shapers[0], get_format(format), self.t0, backend.steers_in_engine
+        )
         self._admission = admission
-        self._text = ""  # choice 0's raw text so far (the continuation's prefix); budgets only
         self._prompt_tokens = 0  # the first submission's, when known then (the engine)
         self._prefix_tokens = 0  # completion tokens in the current generation's prefix
-        self._deadline_spent = False
-        self._held = ""  # text held back by `_guard_total` (maybe the start of a think tag)
-        self._think_cut = False  # `_guard_total` cut off a think tag: open an answer instead
-        # `--budget-enforcement logits`: the engine forces the tags
-        # (`server.generation.budget_logits`);
-        # this run only marks the answers they open, and waits while the engine writes them.
-        self._in_engine = budget.steers and backend.steers_in_engine
-        self._engine_closing = False
         self._opening = ""  # written for the model as the start of the reply (`_prefill`)
 
     async def start(self) -> None:
         """Submit the request (raises `APIError` for what the client caused). A budget that
         allows no thinking at all opens the response with an answer right away."""
         tokens = self._prefill()
-        if self._in_engine:
-            arrival_unix = time.time() - (time.monotonic() - self.t0)
-            args = engine_args(self.budget, arrival_unix, self._opening, tokens)
-            self.params = replace(self.params, extra_args=args)
-        if self.budget.steers and not self._opening:
-            self._decide(time.monotonic())
+        self.params = self.steering.engine_params(self.params, self._opening, tokens)
+        self.steering.start(time.monotonic(), self._opening)
         if self._opening:
             assert isinstance(self.backend, Prefilling)
             self.generation = await self.backend.generate(
@@ -157,9 +133,8 @@ class Run:
             for shaper in self.shapers:
                 opened = shaper.feed(self._opening, tokens, now)
                 assert not opened, "an opening tag alone produces no output"
-            self._text = self._opening
         else:
-            self.generation = await self._submit(self._text, self.params)
+            self.generation = await self._submit(self.steering.prefix, self.params)
         self._first_generation = self.generation  # its engine timestamps go into `metrics`
         self._prompt_tokens = self.generation.prompt_tokens
 
@@ -172,7 +147,7 @@ class Run:
         backend = self.backend
         if not isinstance(backend, Prefilling) or not backend.opening:
             return 0
-        if opens_with_answer(self.budget):
+        if not self.steering.allows_opening():
             return 0
         params = self.params
         if backend.opening_if_required and params.regex is None:
@@ -197,10 +172,7 @@ class Run:
     def feed(self, piece: Piece, now: float) -> list[Op]:
         """A piece of one choice: its ops, including the end of its segments if it finished."""
         shaper = self.shapers[piece.index]
-        text = piece.text
-        if self.budget.steers and not self._in_engine:
-            text = self._guard_total(text, piece.finish_reason is not None)
-            self._text += text
+        text = self.steering.text(piece.text, piece.finish_reason is not None)
         ops = shaper.feed(text, piece.num_tokens, now)
         if piece.finish_reason is not None:
             closing = shaper.close(now, piece.finish_reason)
@@ -224,9 +196,7 @@ class Run:
                     if piece.finish_reason is not None:
                         finish = self.shapers[piece.index].finish_reason or piece.finish_reason
                     step.append((piece.index, ops, finish))
-                if self._in_engine:
-                    self._decide(now)  # marks only: the engine writes the tags
-                elif self.budget.steers and (forced := self._decide(now)) is not None:
+                if (forced := self.steering.after_output(now)) is not None:
                     if step:
                         index, ops, finish = step[-1]
                         step[-1] = (index, ops + forced, finish)
@@ -243,88 +213,6 @@ class Run:
                 yield [(0, self.shapers[0].close(time.monotonic(), finish), finish)]
                 return
 
-    def _guard_total(self, text: str, last: bool) -> str:
-        """Once the total think cap is spent, the model may not open another think segment:
-        text that could be the start of its opening tag is held back here (the parser never
-        sees it), and a complete tag is cut off with whatever followed it in the piece (its
-        tokens stay counted); `_decide` then opens an answer in its place."""
-        cap = self.budget.max_total_tokens
-        opener = self._fmt.think_open
-        shaper = self.shapers[0]
-        if cap is None or opener is None or len(shaper.forced) >= MAX_FORCED_CLOSES:
-            return text
-        if self._think_cut:
-            return ""  # after the cut the backend goes on thinking; it is restarted next
-        if not self._held and (shaper.open_kind == THINK or shaper.think_tokens_now() < cap):
-            return text
-        buffer = self._held + text
-        self._held = ""
-        at = buffer.find(opener)
-        if at >= 0:
-            self._think_cut = True
-            return buffer[:at]
-        if last:
-            return buffer
-        keep = next(
-            (
-                n
-                for n in range(min(len(opener) - 1, len(buffer)), 0, -1)
-                if opener.startswith(buffer[-n:])
-            ),
-            0,
-        )
-        self._held = buffer[len(buffer) - keep :]
-        return buffer[: len(buffer) - keep]
-
-    def _decide(self, now: float) -> list[Op] | None:
-        """If the budget says close now: feed choice 0's forced tags and return their ops
-        (the end of the think segment, if one was open); None to go on as it is."""
-        shaper = self.shapers[0]
-        if shaper.finish_reason is not None or len(shaper.forced) >= MAX_FORCED_CLOSES:
-            return None
-        if self._engine_closing:
-            if shaper.open_kind != ANSWER:
-                return None  # the engine is still writing the tags
-            self._engine_closing = False
-        if self._think_cut:
-            # The model opened thinking after the total cap: an answer opens instead.
-            self._think_cut = False
-            return self._force(TOTAL, now, resume=True)
-        if not shaper.steerable():
-            return None
-        reason = close_reason(
-            self.budget,
-            BudgetView(
-                open_kind=shaper.open_kind,
-                open_think_tokens=shaper.open_think_tokens(),
-                think_tokens=shaper.think_tokens_now(),
-                answered=shaper.first_answer_at is not None,
-                deadline_spent=self._deadline_spent,
-                completion_tokens=shaper.completion_tokens,
-                elapsed_ms=(now - self.t0) * 1000.0,
-            ),
-        )
-        if reason is None:
-            return None
-        if reason in (FIRST_TOKENS, FIRST_MS):
-            self._deadline_spent = True
-        return self._force(reason, now)
-
-    def _force(self, reason: str, now: float, resume: bool = False) -> list[Op] | None:
-        """Insert the tags that end thinking; None when there is nothing to insert (r1's
-        tagless answer is next anyway) unless `resume`: the text was cut, so the backend's
-        generation no longer matches it and must be restarted regardless."""
-        shaper = self.shapers[0]
-        text = forced_text(shaper.open_kind, self._fmt.think_close, self._fmt.answer_open)
-        if not text and not resume:
-            return None
-        if self._in_engine:
-            shaper.expect_forced(reason, now)
-            self._engine_closing = True
-            return None
-        self._text += text
-        return shaper.force(text, reason, now)
-
     async def _resume(self) -> str | None:
         """Abort the generation and continue from the text so far; a finish reason instead
         when nothing can follow (no tokens left of max_tokens, or of the context)."""
@@ -340,7 +228,7 @@ class Run:
             params = replace(params, max_tokens=left)
         before = shaper.completion_tokens
         try:
-            generation = await self._submit(self._text, params)
+            generation = await self._submit(self.steering.prefix, params)
         except APIError as exc:
             if exc.code == "context_length_exceeded":
                 return "length"
