@@ -14,7 +14,9 @@
 #                                          # typed as questions, everyday prompts (agreement
 #                                          # with the base model), 1024 tokens
 #                                          # -> results/accuracy/MODEL-early.json and
-#                                          # MODEL-early-unseen.json (held-out phrasing)
+#                                          # MODEL-early-unseen.json (held-out phrasing);
+#                                          # `twin`: runs/twin-rft/adapter, the think-answer
+#                                          # twin (scripts/train_twin.sh), on the same sets
 #   scripts/evaluate.sh MODEL paper        # the RL experiment's sets: 100 K&K (20 each of 2-6
 #                                          # people), 100 multi-hop, 100 arithmetic, 1024 tokens
 #                                          # -> results/accuracy/MODEL-paper.json
@@ -50,7 +52,8 @@ case "$model" in
   default) server=() style=interleaved ;;
   early) server=(--adapter runs/sft-early/adapter) style=interleaved ;;
   rft-early) server=(--adapter runs/rft-early/adapter) style=interleaved ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early [heldout|paper|paper-rerun|early]" >&2
+  twin) server=(--adapter runs/twin-rft/adapter) style=think_answer ;;
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early|twin [heldout|paper|paper-rerun|early]" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"
@@ -87,8 +90,9 @@ if [[ "$set_name" == early ]]; then
   exit 0
 fi
 if [[ "$set_name" != heldout ]]; then
-  # Issue #12's sets: at least 100 held-out items per dataset, K&K 2-6 people. Same seed, so a
-  # rerun asks exactly the same questions; no model card (the card reports the heldout sets).
+  # The RL experiment's sets: at least 100 held-out items per dataset, K&K 2-6 people. Same
+  # seed, so a rerun asks exactly the same questions; no model card (the card reports the
+  # heldout sets).
   # 1024 tokens: a 4-person trace averages ~795 tokens and would be cut at 768 too often for
   # the by-difficulty curve to measure reasoning rather than length.
   paper=(--dataset kk:100:people=2,3,4,5,6 --dataset multihop:100:hops=2,3
