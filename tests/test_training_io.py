@@ -101,6 +101,7 @@ def test_shipped_config_set_is_complete() -> None:
         "rl-tables-ir",
         "sft-early",
         "rft-early",
+        "rft-wide",  # a second RFT round on more wordings, measured against the default
         "smoke-rl-cuda",  # a first run on one GPU, from the base model
     }
 
