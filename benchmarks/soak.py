@@ -64,7 +64,11 @@ TERMINAL_EVENTS = ("response.completed", "response.incomplete")
 KINDS = ("chat_stream", "chat", "responses_stream", "malformed")
 KIND_WEIGHTS = (0.5, 0.2, 0.2, 0.1)
 SAMPLE_SECONDS = 2.0
-SETTLE_SECONDS = 3.0
+# A request the server still holds after the load stops may only be slow to let go (a cut
+# stream's disconnect is noticed at the next chunk, later on a loaded machine); one still held
+# after this long is a leak.
+SETTLE_SECONDS = 15.0
+SETTLE_POLL_SECONDS = 0.25
 HELD_GAUGES = (
     "interleaved_requests_in_flight",
     "vllm:num_requests_running",
@@ -236,11 +240,20 @@ async def soak(
 
         with tqdm(total=int(minutes * 60), unit="s", desc="soak", file=sys.stderr) as bar:
             await asyncio.gather(sampler(bar), *(worker(i) for i in range(concurrency)))
-        await asyncio.sleep(SETTLE_SECONDS)
+        held = await settled_gauges(client)
         rss, fds = process_sample(pid)
         result.samples.append(Sample(time.monotonic() - t0, rss, fds, len(result.outcomes)))
-        held = await held_gauges(client)
     return result, held
+
+
+async def settled_gauges(client: httpx.AsyncClient) -> dict[str, float]:
+    """The held-request gauges once they read 0, or as they read after `SETTLE_SECONDS`."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        held = await held_gauges(client)
+        if not any(held.values()) or time.monotonic() >= deadline:
+            return held
+        await asyncio.sleep(SETTLE_POLL_SECONDS)
 
 
 def summarize(result: Soak, held: dict[str, float]) -> dict[str, Any]:

@@ -104,7 +104,7 @@ def test_the_run_gets_the_requests_sampling_and_the_prepared_constraint() -> Non
             tools=None,
         )
         assert (run.request_id, run.t0) == (access.request_id, access.t0)
-        assert run.budget is prepared.budget
+        assert run.steering.budget is prepared.budget
         assert len(run.shapers) == SAMPLING.n
         for shaper in run.shapers:
             assert shaper.tracker is not None  # the prepared call parsing
