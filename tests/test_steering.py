@@ -372,6 +372,23 @@ def engine_deadline_due_while_closing() -> list[Pair]:
     return reply.steering.taken
 
 
+def engine_output_carries_the_tags_and_the_whole_answer() -> list[Pair]:
+    """The consumer lagged and vLLM merged the forced tags and the whole answer they open into
+    one output: the answer never shows open, and still ends the closing, so the next think
+    segment over the cap is marked again."""
+    reply = Reply(in_engine=True, max_segment_tokens=2, max_total_tokens=100)
+    reply.step("<think>")
+    reply.step(" hmm")
+    assert reply.step(" hmm") is None and reply.phase is Phase.ENGINE_CLOSING
+    assert reply.step("</think><answer> 42</answer>", tokens=5) is None
+    assert reply.shaper.answers[0].forced and reply.phase is Phase.ENGINE
+    reply.step("<think>")
+    reply.step(" hmm")
+    reply.step(" hmm")
+    assert reply.reasons() == ["max_segment_tokens"] * 2 and reply.phase is Phase.ENGINE_CLOSING
+    return reply.steering.taken
+
+
 def engine_finishes_while_closing() -> list[Pair]:
     reply = Reply(in_engine=True, max_segment_tokens=1)
     reply.step("<think>")
@@ -429,6 +446,7 @@ SCENARIOS: list[Callable[[], list[Pair]]] = [
     engine_opens_with_an_answer,
     engine_r1_deadline_and_closing,
     engine_deadline_due_while_closing,
+    engine_output_carries_the_tags_and_the_whole_answer,
     engine_finishes_while_closing,
     prefilled_opening,
     defensive_text_while_cut,

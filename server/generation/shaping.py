@@ -246,6 +246,11 @@ class ChoiceShaper:
         self.force("", reason, now)
         self._forced_next = True
 
+    @property
+    def awaits_forced_answer(self) -> bool:
+        """Whether the next answer to end is one a budget forced (it has not ended yet)."""
+        return self._forced_next
+
     def timings(self, index: int) -> ChoiceTimings:
         """The `ChoiceTimings` of this choice; complete after `close()`."""
 

@@ -110,9 +110,8 @@ TABLE: dict[tuple[Phase, Event], tuple[Phase, Action]] = {
     (Phase.ENGINE, Event.DUE): (Phase.ENGINE_CLOSING, Action.MARK),
     (Phase.ENGINE, Event.DUE_UNTAGGED): (Phase.ENGINE, Action.NOTE),
     # The forced tags arrive as model output over the next engine steps: the decision would
-    # fire again on the same think segment until the answer they open is open. (An output
-    # carrying the tags and that whole answer at once never shows it open: the phase then
-    # lasts until the next answer opens, and closes the engine forces meanwhile go unmarked.)
+    # fire again on the same think segment until the answer they open is open, or has already
+    # ended (an output may carry the tags and that whole answer at once).
     (Phase.ENGINE_CLOSING, Event.ANSWERING): (Phase.ENGINE, Action.GO_ON),
     (Phase.ENGINE_CLOSING, Event.UNSTEERABLE): (Phase.ENGINE_CLOSING, Action.GO_ON),
     (Phase.ENGINE_CLOSING, Event.CALM): (Phase.ENGINE_CLOSING, Action.GO_ON),
@@ -249,7 +248,9 @@ class Steering:
         shaper = self.shaper
         if self._spent():
             return Event.SPENT, None
-        if shaper.open_kind == ANSWER:
+        if shaper.open_kind == ANSWER or (
+            self.phase is Phase.ENGINE_CLOSING and not shaper.awaits_forced_answer
+        ):
             return Event.ANSWERING, None
         if not shaper.steerable():
             return Event.UNSTEERABLE, None
