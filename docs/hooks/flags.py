@@ -27,8 +27,9 @@ INTRO = """\
 arguments on) takes the flags below. Every flag can also be set as an environment variable
 `INTERLEAVED_<FLAG>` (`--max-model-len` is `INTERLEAVED_MAX_MODEL_LEN`); a flag on the command
 line wins over the variable, which wins over the default. Boolean variables take
-1/true/yes/on or 0/false/no/off. A bad value stops the server before it starts, with a message
-that names the flag or variable (exit code 2 for a flag, 1 for a variable).
+1/true/yes/on or 0/false/no/off, and `null` leaves a setting unset (its default applies). A
+bad value stops the server before it starts, with a message that names the flag or variable
+(exit code 2 for a flag, 1 for a variable); a valid flag wins over a bad variable.
 
 This page is generated from the settings declaration (`server/config.py`) when the site is
 built; `python -m server --help` prints the same list with vLLM's own help for the engine flags.
