@@ -17,10 +17,18 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from tasks.example import Example, content_id
+from tasks import arithmetic_phrasing
+from tasks.arithmetic_steps import (
+    MAX_STEPS,
+    MAX_VALUE,
+    MIN_STEPS,
+    calculation,
+    chain_example,
+    direct_op,
+)
+from tasks.example import Example
 from tasks.splits import Candidate, draw_distinct
 
-MIN_STEPS, MAX_STEPS = 2, 5
 _PEOPLE = ("Maya", "Tom", "Priya", "Leo", "Ana", "Sam", "Noor", "Ivan", "Ruth", "Kenji")
 _ITEMS = (
     "apples",
@@ -34,40 +42,6 @@ _ITEMS = (
     "shells",
     "stamps",
 )
-_MAX_VALUE = 5000
-
-
-def calculation(a: int, op: str, b: int) -> tuple[int, str]:
-    """(result, the worked calculation) for `a op b`, op in + - × ÷, split into tens and ones
-    where both numbers have two digits or more (a 135M model adds 58 + 5 reliably, 38 + 25
-    less so)."""
-    if op == "+":
-        r = a + b
-        if b >= 10 and b % 10 and a >= 10:
-            tens = b - b % 10
-            return r, f"{a} + {b}: {a} + {tens} = {a + tens}, {a + tens} + {b % 10} = {r}."
-        return r, f"{a} + {b} = {r}."
-    if op == "-":
-        r = a - b
-        if b >= 10 and b % 10:
-            tens = b - b % 10
-            return r, f"{a} - {b}: {a} - {tens} = {a - tens}, {a - tens} - {b % 10} = {r}."
-        return r, f"{a} - {b} = {r}."
-    if op == "×":
-        r = a * b
-        if a >= 10 and a % 10 and b > 1:
-            tens = a - a % 10
-            return r, (
-                f"{a} × {b}: {tens} × {b} = {tens * b}, {a % 10} × {b} = {a % 10 * b}, "
-                f"{tens * b} + {a % 10 * b} = {r}."
-            )
-        return r, f"{a} × {b} = {r}."
-    if op == "÷":
-        if b == 0 or a % b:
-            raise ValueError(f"{a} is not divisible by {b}")
-        r = a // b
-        return r, f"{a} ÷ {b} = {r}, since {r} × {b} = {a}."
-    raise ValueError(f"unknown operation {op!r}")
 
 
 # An operation: (value, rng, name, items) -> (new value, problem sentence, reasoning sentence),
@@ -92,7 +66,7 @@ def _sub(v: int, rng: random.Random, name: str, items: str) -> tuple[int, str, s
 
 def _mul(v: int, rng: random.Random, name: str, items: str) -> tuple[int, str, str] | None:
     k = rng.choice((2, 3, 4))
-    if v * k > _MAX_VALUE:
+    if v * k > MAX_VALUE:
         return None
     word = {2: "doubles", 3: "triples", 4: "quadruples"}[k]
     r, calc = calculation(v, "×", k)
@@ -114,7 +88,7 @@ def _div(v: int, rng: random.Random, name: str, items: str) -> tuple[int, str, s
 
 def _packs(v: int, rng: random.Random, name: str, items: str) -> tuple[int, str, str] | None:
     k, m = rng.randint(2, 6), rng.randint(2, 12)
-    if v + k * m > _MAX_VALUE:
+    if v + k * m > MAX_VALUE:
         return None
     _, add = calculation(v, "+", k * m)
     return (
@@ -144,30 +118,7 @@ def random_example(rng: random.Random, steps: int, split: str) -> Example:
         reasoning.append(f"{thought} {name} now has {value} {items}.")
         totals.append(str(value))
     sentences.append(f"How many {items} does {name} have now?")
-    return _chain("arithmetic", " ".join(sentences), totals, reasoning, split)
-
-
-def _chain(
-    dataset: str,
-    question: str,
-    totals: list[str],
-    reasoning: list[str],
-    split: str,
-    meta: dict[str, str] | None = None,
-) -> Example:
-    """A chain's example: each running total an intermediate answer, the last the final one."""
-    return Example(
-        id=content_id(dataset, question),
-        dataset=dataset,
-        question=question,
-        final_answer=totals[-1],
-        intermediate_answers=totals,
-        reasoning_steps=reasoning,
-        difficulty=len(totals),
-        split=split,
-        answer_type="number",
-        meta=dict(meta or {}),
-    )
+    return chain_example("arithmetic", " ".join(sentences), totals, reasoning, split)
 
 
 # Direct chains. An operation on the running total: (symbol, operand) with its wordings; the
@@ -180,19 +131,6 @@ _THEN_WORDS: dict[str, tuple[str, ...]] = {
 }
 _SPECIAL_WORDS = {("×", 2): ("double it",), ("×", 3): ("triple it",), ("÷", 2): ("halve it",)}
 _CLOSERS = ("", " What do you get?", " What is the result?", " What number do you end up with?")
-
-
-def _direct_op(v: int, rng: random.Random) -> tuple[str, int] | None:
-    op = rng.choice(("+", "+", "-", "×", "÷"))
-    if op == "+":
-        return op, rng.randint(2, 60)
-    if op == "-":
-        return (op, rng.randint(1, min(v - 1, 60))) if v > 2 else None
-    if op == "×":
-        k = rng.randint(2, 9)
-        return (op, k) if v < 100 and v * k <= 999 else None
-    ks = [k for k in range(2, 10) if v % k == 0 and v // k >= 2]
-    return (op, rng.choice(ks)) if ks else None
 
 
 def _then_text(op: str, b: int, rng: random.Random) -> str:
@@ -220,7 +158,7 @@ def direct_example(rng: random.Random, steps: int, split: str) -> Example:
     reasoning: list[str] = []
     totals: list[str] = []
     while len(ops) < steps:
-        drawn = _direct_op(value, rng)
+        drawn = direct_op(value, rng)
         if drawn is None:
             continue
         op, b = drawn
@@ -251,10 +189,10 @@ def direct_example(rng: random.Random, steps: int, split: str) -> Example:
         question = f"I have the number {start}. I " + _join(words, rng)
     question = question.replace("..", ".") + rng.choice(_CLOSERS)
     # Its own dataset name, so evaluations report it apart from the stories.
-    return _chain("chains", question, totals, reasoning, split, {"phrasing": "direct"})
+    return chain_example("chains", question, totals, reasoning, split, {"phrasing": "direct"})
 
 
-PHRASINGS: tuple[str, ...] = ("word", "direct", "mixed")
+PHRASINGS: tuple[str, ...] = ("word", "direct", "mixed", "wide")
 
 
 def generate(
@@ -265,13 +203,20 @@ def generate(
     phrasing: str = "word",
 ) -> list[Example]:
     """`n` distinct problems of `split`; step counts cycle through `steps`. `phrasing`:
-    "word" (stories), "direct" (chains typed as questions) or "mixed" (each half the time)."""
+    "word" (stories), "direct" (chains typed as questions), "mixed" (each half the time) or
+    "wide" (mixed, with half of each drawn from the further wordings in
+    `tasks.arithmetic_phrasing`, for training)."""
     if phrasing not in PHRASINGS:
         raise ValueError(f"phrasing must be one of {PHRASINGS}, got {phrasing!r}")
 
     def draw(rng: random.Random, size: int) -> Candidate:
-        direct = phrasing == "direct" or (phrasing == "mixed" and rng.random() < 0.5)
-        ex = (direct_example if direct else random_example)(rng, size, split)
+        direct = phrasing == "direct" or (phrasing in ("mixed", "wide") and rng.random() < 0.5)
+        make = direct_example if direct else random_example
+        if phrasing == "wide" and rng.random() < 0.5:
+            make = (
+                arithmetic_phrasing.direct_example if direct else arithmetic_phrasing.word_example
+            )
+        ex = make(rng, size, split)
         return ex.question, ex.question, lambda: ex
 
     # The word problems keep their own random stream, so the published sets stay the same.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
 
-from tasks import arithmetic, generate
+from tasks import arithmetic, arithmetic_phrasing, generate
 from tasks.splits import assert_disjoint
 
 _OPS = {"+": int.__add__, "-": int.__sub__, "×": int.__mul__, "÷": int.__floordiv__}
@@ -81,3 +82,57 @@ def test_deterministic_and_disjoint() -> None:
 def test_rejects_bad_steps() -> None:
     with pytest.raises(ValueError, match="steps"):
         arithmetic.generate(1, steps=1)
+
+
+# What each further wording of a story step means, read off its sentence.
+_WORDING_OPS = (
+    (r"as many|multiplied", "×"),
+    (r"keeps only|all but|shares the", "÷"),
+    (r"bags of|boxes, each|rows of", "packs"),
+    (r"loses|sells|uses up|hands out|get lost|throws away", "-"),
+    (r"gets \d+ more|picks up|receives|gives \w+ \d+|collects \d+|are added", "+"),
+)
+
+
+def _meaning(sentence: str) -> str:
+    found = [op for pattern, op in _WORDING_OPS if re.search(pattern, sentence)]
+    assert len(found) == 1, sentence
+    return found[0]
+
+
+@pytest.mark.parametrize("steps", [2, 3, 4, 5])
+def test_wide_phrasing_answers_each_running_total(steps: int) -> None:
+    for ex in arithmetic.generate(60, "train", seed=0, steps=steps, phrasing="wide"):
+        assert len(ex.intermediate_answers) == steps == len(ex.reasoning_steps)
+        previous = int(re.search(r"\d+", ex.question)[0])  # type: ignore[index]
+        for total, step in zip(ex.intermediate_answers, ex.reasoning_steps, strict=True):
+            _check_calculation(step, previous, total)
+            previous = int(total)
+
+
+def test_each_further_story_wording_means_its_operation() -> None:
+    rng = random.Random(0)
+    seen: set[str] = set()
+    for _ in range(200):
+        ex = arithmetic_phrasing.word_example(rng, 5, "train")
+        sentences = re.split(r"(?<=[.?]) ", ex.question)[1:-1]
+        for sentence, step in zip(sentences, ex.reasoning_steps, strict=True):
+            op = _meaning(sentence)
+            seen.add(op)
+            symbol = "+" if op == "packs" else op
+            # The step's worked calculation applies the operation the sentence names.
+            assert re.search(rf"\d+ {re.escape(symbol)} \d+", step.split(": ", 1)[1]), step
+    assert seen == {"+", "-", "×", "÷", "packs"}
+
+
+def test_wide_draws_both_pools_and_never_changes_the_published_ones() -> None:
+    wide = arithmetic.generate(200, "train", seed=1, phrasing="wide")
+    assert {ex.dataset for ex in wide} == {"arithmetic", "chains"}
+    assert any(ex.meta.get("phrasing") == "wide" for ex in wide)
+    assert any(ex.meta.get("phrasing") == "direct" for ex in wide)
+    names = {ex.question.split()[0] for ex in wide if ex.dataset == "arithmetic"}
+    assert names & {"Omar", "Lena", "Jada", "Hugo", "Mei", "Tariq", "Zoe", "Ravi", "Elena"}
+    assert names & {"Maya", "Tom", "Priya", "Leo", "Ana", "Sam", "Noor", "Ivan", "Ruth"}
+    published = arithmetic.generate(300, "train", seed=1, phrasing="mixed")
+    assert not any(re.search(r"plus|minus|loses|sells|as many", ex.question) for ex in published)
+    assert_disjoint(wide, arithmetic.generate(200, "test", seed=1, phrasing="wide"))

@@ -102,6 +102,7 @@ def test_shipped_config_set_is_complete() -> None:
         "sft-early",
         "rft-early",
         "rft-wide",  # a second RFT round on more wordings, measured against the default
+        "sft-arith",  # an arithmetic stage after the default
         "smoke-rl-cuda",  # a first run on one GPU, from the base model
     }
 
