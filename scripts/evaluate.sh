@@ -52,8 +52,9 @@ case "$model" in
   default) server=() style=interleaved ;;
   early) server=(--adapter runs/sft-early/adapter) style=interleaved ;;
   rft-early) server=(--adapter runs/rft-early/adapter) style=interleaved ;;
+  arith) server=(--adapter runs/sft-arith/adapter) style=interleaved ;;
   twin) server=(--adapter runs/twin-rft/adapter) style=think_answer ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early|twin [heldout|paper|paper-rerun|early]" >&2
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early|arith|twin [heldout|paper|paper-rerun|early]" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"
