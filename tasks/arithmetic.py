@@ -24,7 +24,7 @@ from tasks.arithmetic_steps import (
     MIN_STEPS,
     calculation,
     chain_example,
-    direct_op,
+    direct_chain,
 )
 from tasks.example import Example
 from tasks.splits import Candidate, draw_distinct
@@ -150,22 +150,7 @@ def _join(parts: list[str], rng: random.Random) -> str:
 
 def direct_example(rng: random.Random, steps: int, split: str) -> Example:
     """A chain typed as a chat question, each running total an intermediate answer."""
-    if not MIN_STEPS <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be in [{MIN_STEPS}, {MAX_STEPS}], got {steps}")
-    value = rng.randint(2, 60)
-    start = value
-    ops: list[tuple[str, int]] = []
-    reasoning: list[str] = []
-    totals: list[str] = []
-    while len(ops) < steps:
-        drawn = direct_op(value, rng)
-        if drawn is None:
-            continue
-        op, b = drawn
-        value, calc = calculation(value, op, b)
-        ops.append((op, b))
-        reasoning.append(calc)
-        totals.append(str(value))
+    start, ops, reasoning, totals = direct_chain(rng, steps)
     (op0, b0), rest = ops[0], ops[1:]
     form = rng.randrange(4)
     if form == 0:  # What is 2+3? Then multiply by 4.

@@ -18,7 +18,7 @@ from tasks.arithmetic_steps import (
     MIN_STEPS,
     calculation,
     chain_example,
-    direct_op,
+    direct_chain,
 )
 from tasks.example import Example
 
@@ -178,21 +178,7 @@ _ASKS = ("", " What's the answer?", " What number is that?", " Where do you end 
 
 def direct_example(rng: random.Random, steps: int, split: str) -> Example:
     """A chain typed with operator words or other openers; each running total answered."""
-    if not MIN_STEPS <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be in [{MIN_STEPS}, {MAX_STEPS}], got {steps}")
-    value = start = rng.randint(2, 60)
-    ops: list[tuple[str, int]] = []
-    reasoning: list[str] = []
-    totals: list[str] = []
-    while len(ops) < steps:
-        drawn = direct_op(value, rng)
-        if drawn is None:
-            continue
-        op, b = drawn
-        value, calc = calculation(value, op, b)
-        ops.append((op, b))
-        reasoning.append(calc)
-        totals.append(str(value))
+    start, ops, reasoning, totals = direct_chain(rng, steps)
 
     def then(op: str, b: int) -> str:
         return rng.choice(_THEN[op] + _IDIOMS.get((op, b), ())).format(b=b)

@@ -67,7 +67,7 @@ def chain_example(
     )
 
 
-def direct_op(v: int, rng: random.Random) -> tuple[str, int] | None:
+def _direct_op(v: int, rng: random.Random) -> tuple[str, int] | None:
     op = rng.choice(("+", "+", "-", "×", "÷"))
     if op == "+":
         return op, rng.randint(2, 60)
@@ -78,3 +78,26 @@ def direct_op(v: int, rng: random.Random) -> tuple[str, int] | None:
         return (op, k) if v < 100 and v * k <= 999 else None
     ks = [k for k in range(2, 10) if v % k == 0 and v // k >= 2]
     return (op, rng.choice(ks)) if ks else None
+
+
+def direct_chain(
+    rng: random.Random, steps: int
+) -> tuple[int, list[tuple[str, int]], list[str], list[str]]:
+    """A typed chain's numbers, whatever its wording: (start, the operations as (symbol,
+    operand), each step's worked calculation, each running total)."""
+    if not MIN_STEPS <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be in [{MIN_STEPS}, {MAX_STEPS}], got {steps}")
+    value = start = rng.randint(2, 60)
+    ops: list[tuple[str, int]] = []
+    reasoning: list[str] = []
+    totals: list[str] = []
+    while len(ops) < steps:
+        drawn = _direct_op(value, rng)
+        if drawn is None:
+            continue
+        op, b = drawn
+        value, calc = calculation(value, op, b)
+        ops.append((op, b))
+        reasoning.append(calc)
+        totals.append(str(value))
+    return start, ops, reasoning, totals
