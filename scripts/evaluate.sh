@@ -16,7 +16,9 @@
 #                                          # -> results/accuracy/MODEL-early.json and
 #                                          # MODEL-early-unseen.json (held-out phrasing);
 #                                          # `twin`: runs/twin-rft/adapter, the think-answer
-#                                          # twin (scripts/train_twin.sh), on the same sets
+#                                          # twin (scripts/train_twin.sh), on the same sets;
+#                                          # `gpu` and `gpu-twin`: runs/sft-gpu{,-twin}/adapter
+#                                          # (training/configs/sft-gpu.yaml on one GPU)
 #   scripts/evaluate.sh MODEL paper        # the RL experiment's sets: 100 K&K (20 each of 2-6
 #                                          # people), 100 multi-hop, 100 arithmetic, 1024 tokens
 #                                          # -> results/accuracy/MODEL-paper.json
@@ -54,7 +56,9 @@ case "$model" in
   rft-early) server=(--adapter runs/rft-early/adapter) style=interleaved ;;
   arith) server=(--adapter runs/sft-arith/adapter) style=interleaved ;;
   twin) server=(--adapter runs/twin-rft/adapter) style=think_answer ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early|arith|twin [heldout|paper|paper-rerun|early]" >&2
+  gpu) server=(--adapter runs/sft-gpu/adapter) style=interleaved ;;
+  gpu-twin) server=(--adapter runs/sft-gpu-twin/adapter) style=think_answer ;;
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early|arith|twin|gpu|gpu-twin [heldout|paper|paper-rerun|early]" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"

@@ -1,11 +1,21 @@
-"""Chunked log-probs: the same values, entropy and gradients as one full-vocabulary pass."""
+"""Chunked log-probs: the same values, entropy and gradients as one full-vocabulary pass over
+the left-padded batch with its padding mask (which `forward` does without)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from training.logprobs import entropy_from_logits, forward, make_batch, token_logprobs
+from training.logprobs import (
+    _response_states,
+    entropy_from_logits,
+    forward,
+    make_batch,
+    token_logprobs,
+)
+from training.loop import clip_and_step
 
 
 def test_chunked_forward_matches_the_full_pass() -> None:
@@ -36,18 +46,57 @@ def test_chunked_forward_matches_the_full_pass() -> None:
         .float()
         / 0.8
     )
-    full_lp = token_logprobs(logits, batch.responses)
-    full_ent = entropy_from_logits(logits)
+    # Only real response tokens count (every loss masks the padding after a response).
+    mask = batch.response_mask
+    full_lp = token_logprobs(logits, batch.responses) * mask
+    full_ent = entropy_from_logits(logits) * mask
     (full_lp.sum() - full_ent.sum()).backward()
     full_grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
 
     out = forward(model, batch, 0.8, with_entropy=True, entropy_grad=True, chunk=2)
-    (out.logprobs.sum() - out.entropy.sum()).backward()
-    torch.testing.assert_close(out.logprobs, full_lp.detach())
-    torch.testing.assert_close(out.entropy, full_ent.detach())
+    ((out.logprobs * mask).sum() - (out.entropy * mask).sum()).backward()
+    torch.testing.assert_close(out.logprobs * mask, full_lp.detach())
+    torch.testing.assert_close(out.entropy * mask, full_ent.detach())
     for p, g in zip(model.parameters(), full_grads, strict=True):
         torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
     # Entropy outside the loss carries no graph.
     measured = forward(model, batch, 0.8, with_entropy=True, chunk=2)
     assert measured.logprobs.requires_grad and not measured.entropy.requires_grad
+
+
+def test_value_head_states_match_the_padded_pass() -> None:
+    torch.manual_seed(1)
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=300,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    )
+    batch = make_batch([[5, 6, 7, 8, 9, 4], [8]], [[10, 11], [15, 16, 17]], pad_id=0)
+    r = batch.response_len
+    position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)
+    reference = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=position_ids,
+        output_hidden_states=True,
+    ).hidden_states[-1][:, -r - 1 : -1, :]
+    _, states = _response_states(model, batch, with_hidden=True)
+    mask = batch.response_mask.unsqueeze(-1)
+    torch.testing.assert_close(states * mask, reference * mask)
+
+
+def test_a_non_finite_gradient_skips_the_update() -> None:
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.AdamW([weight], lr=0.1)
+    weight.grad = torch.tensor([1.0, float("nan"), 0.0])
+    assert math.isnan(clip_and_step(optimizer, 1.0))
+    assert weight.tolist() == [1.0, 1.0, 1.0] and not optimizer.state and weight.grad is None
+    weight.grad = torch.tensor([1.0, 0.0, 0.0])
+    assert clip_and_step(optimizer, 1.0) == 1.0
+    assert weight[0].item() < 1.0

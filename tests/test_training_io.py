@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
 
+import training.examples
 from tasks import generate, write_jsonl
 from training.checkpoint import (
     EpochSampler,
@@ -103,6 +105,7 @@ def test_shipped_config_set_is_complete() -> None:
         "rft-early",
         "rft-wide",  # a second RFT round on more wordings, measured against the default
         "sft-arith",  # an arithmetic stage after the default
+        "sft-gpu",  # the default in one stage on one GPU, within a time budget
         "smoke-rl-cuda",  # a first run on one GPU, from the base model
     }
 
@@ -122,6 +125,25 @@ def test_load_examples_from_generators_and_files(tmp_path: Path) -> None:
     assert [e.difficulty for e in examples[:2]] == [3, 4]
     with pytest.raises(ValueError, match="dataset and n"):
         load_examples([{"dataset": "kk"}])
+
+
+def test_load_examples_in_parallel_matches_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "x.jsonl"
+    write_jsonl(generate("multihop", 2, seed=1), file)
+    sources = [
+        {"dataset": "kk", "n": 4, "people": [2, 3], "phrasing": "wide", "seed": 5},
+        {"path": str(file), "repeat": 3},
+        {"dataset": "arithmetic", "n": 3, "phrasing": "wide", "hint": False},
+        {"dataset": "multihop", "n": 3, "hops": [2], "seed": 2},
+    ]
+    alone = load_examples(sources)
+    monkeypatch.setattr(training.examples, "PARALLEL_FROM", 0)
+    parallel = load_examples(sources)
+    assert [asdict(e) for e in parallel] == [asdict(e) for e in alone]
+    assert [e.dataset for e in alone].count("multihop") == 2 * 3 + 3
+    assert [e.meta.get("hint") for e in alone[10:13]] == [False] * 3  # the arithmetic
 
 
 def test_epoch_sampler_is_deterministic_and_resumable() -> None:

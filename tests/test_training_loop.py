@@ -4,6 +4,7 @@ reload and serve (a valid PEFT folder), and resume after a SIGKILL."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -18,10 +19,12 @@ import pytest
 import torch
 import yaml
 
+import training.loop
 from modelprep import ensure_base_model
 from training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from training.config import Config
 from training.logs import read_log
+from training.loop import PACE_FIRST, PACE_LAST, Pace
 from training.model import (
     ValueHead,
     load_policy,
@@ -110,6 +113,53 @@ def test_sft_stop_at_step_ends_early_on_the_full_schedule(tiny_model: Path, tmp_
     assert [r["lr"] for r in whole] == [pytest.approx(full.lr * factor(s)) for s in range(4)]
     assert latest_checkpoint(tmp_path / "cut").name.endswith("2")
     assert train(cfg, resume=True) == tmp_path / "cut" / "adapter"  # finished: kept as it is
+
+
+def test_pace_fits_the_steps_left_in_the_budget() -> None:
+    now = [100.0]
+    pace = Pace(budget_s=200.0, clock=lambda: now[0])
+    horizons = []
+    for step in range(1, PACE_LAST + 1):
+        # the first steps are slow (kernels load), the timed ones take 2 s each
+        now[0] += 10.0 if step <= PACE_FIRST else 2.0
+        horizons.append(pace.horizon(step))
+    assert horizons[:-1] == [None] * (PACE_LAST - 1)
+    spent = PACE_FIRST * 10.0 + (PACE_LAST - PACE_FIRST) * 2.0
+    assert horizons[-1] == PACE_LAST + int((200.0 - spent) / 2.0)
+    over = Pace(budget_s=1.0, clock=lambda: now[0])
+    for step in range(1, PACE_LAST + 1):
+        now[0] += 1.0
+        horizon = over.horizon(step)
+    assert horizon == PACE_LAST  # already past the budget: stop now
+    assert over.expired() and not pace.expired()
+
+
+def test_sft_time_budget_fits_the_cosine_into_the_steps_it_sets(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.sft import train
+
+    # A clock where every step takes one second: 40 s of budget hold exactly 40 steps.
+    monkeypatch.setattr(
+        training.loop, "Pace", lambda budget: Pace(budget, clock=itertools.count(1).__next__)
+    )
+    out = tmp_path / "budget"
+    cfg = tiny_config(
+        tiny_model, out, mode="sft", max_steps=400, time_budget_s=40.0, save_every=1000
+    )
+    train(cfg)
+    log = read_log(out / "log.jsonl")
+    recorded = yaml.safe_load((out / "config.yaml").read_text())
+    assert recorded["max_steps"] == 40
+    assert [r["step"] for r in log] == list(range(1, 41))
+    assert log[PACE_LAST - 1]["max_steps"] == 40
+    # After the pace is known the rates follow the cosine over 40 steps, ending at its floor.
+    factor = lr_factor(Config.from_dict(recorded))
+    assert [r["lr"] for r in log[PACE_LAST:]] == [
+        pytest.approx(cfg.lr * factor(s)) for s in range(PACE_LAST, 40)
+    ]
+    assert log[-1]["lr"] < 0.11 * cfg.lr
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
 
 
 def test_sft_resumes_a_checkpoint_of_the_earlier_layout(tiny_model: Path, tmp_path: Path) -> None:

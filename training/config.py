@@ -82,6 +82,10 @@ class Config(BaseModel):
     # End after this step (0: at max_steps) while the schedule still spans max_steps, as
     # when a run was cut short for time and is reproduced as it was.
     stop_at_step: int = 0
+    # A wall-clock budget in seconds for the training steps (0: none), for a rented GPU: the
+    # run times steps PACE_FIRST..PACE_LAST, then sets max_steps so the cosine schedule ends
+    # inside the budget (recorded in the run's config.yaml and log); max_steps is the ceiling.
+    time_budget_s: float = Field(0.0, ge=0)
     batch_size: Positive = (
         8  # SFT: sequences per step; RL: prompts per step (x n_samples responses)
     )

@@ -49,6 +49,8 @@ class Batch:
 
 
 def make_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int) -> Batch:
+    if any(not p for p in prompts):
+        raise ValueError("every prompt needs at least one token")
     width_p = max(len(p) for p in prompts)
     width_r = max(1, max(len(r) for r in responses))
     ids, attn, rmask = [], [], []
@@ -81,17 +83,8 @@ def forward(
     The entropy is differentiated only when `entropy_grad` (it is part of the loss); otherwise
     it is measured without a graph."""
     r = batch.response_len
-    # Positions count real tokens only, so left padding does not shift the prompt.
-    position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
-        position_ids=position_ids,
-        logits_to_keep=r + 1,
-        output_hidden_states=value_head is not None,
-        use_cache=False,
-    )
-    logits = out.logits[:, :-1, :]
+    hidden, last_layer = _response_states(model, batch, with_hidden=value_head is not None)
+    logits = model.get_output_embeddings()(hidden)
     tokens = batch.responses
     grad = torch.is_grad_enabled() and logits.requires_grad
     logprob_parts, entropy_parts = [], []
@@ -109,15 +102,42 @@ def forward(
                 with torch.no_grad():
                     ent = _chunk_entropy(piece.detach(), temperature)
             entropy_parts.append(ent)
-    values = None
-    if value_head is not None:
-        hidden = out.hidden_states[-1][:, -r - 1 : -1, :]
-        values = value_head(hidden)
+    values = value_head(last_layer) if value_head is not None else None
     return Forward(
         torch.cat(logprob_parts, dim=1),
         torch.cat(entropy_parts, dim=1) if with_entropy else None,
         values,
     )
+
+
+def _response_states(
+    model: nn.Module, batch: Batch, with_hidden: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The decoder's final (normed) states at the positions predicting the response tokens,
+    [B, R, D], and, when asked, its last `hidden_states` entry there (the value head's input).
+
+    The decoder runs on each row rotated so that its tokens start at position 0 and every pad
+    sits at the end: causal attention alone then keeps pads out of every real token's view,
+    so no padding mask is passed. With one, left-padded rows have queries that may attend to
+    nothing, and CUDA's attention kernels give NaN gradients for such rows (and fall back to
+    slower kernels); without one they run their fused causal path. Positions are the same as
+    with a mask (each row's first real token at 0), and so are the states.
+    """
+    width = batch.input_ids.shape[1]
+    r = batch.response_len
+    left = (batch.attention_mask.cumsum(-1) == 0).sum(-1, keepdim=True)  # [B, 1] left pads
+    columns = torch.arange(width, device=batch.input_ids.device).unsqueeze(0)
+    rotated = batch.input_ids.gather(1, (columns + left) % width)
+    out = model.get_decoder()(input_ids=rotated, output_hidden_states=with_hidden, use_cache=False)
+    # Input column P + j - 1 predicts response token j; in the rotated row it sits `left`
+    # columns earlier (never wrapping: every prompt has a token).
+    picked = (columns[:, width - r - 1 : width - 1] - left).unsqueeze(-1)
+
+    def take(states: torch.Tensor) -> torch.Tensor:
+        return states.gather(1, picked.expand(-1, -1, states.shape[-1]))
+
+    last_layer = take(out.hidden_states[-1]) if with_hidden else None
+    return take(out.last_hidden_state), last_layer
 
 
 def _chunk_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -19,6 +19,7 @@ mini-batch).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ def run(
     """
     step = _resume(out, t) if resume else 0
     stop = last_step(cfg)
+    # A resumed run keeps the schedule its config names; the budget fits a fresh run's only.
+    pace = Pace(cfg.time_budget_s) if cfg.time_budget_s and step == 0 else None
     log = StepLog(out / LOG_FILE, stop, resume_step=step, progress=cfg.progress, show=show)
     last: dict[str, Any] = {}
     try:
@@ -84,6 +87,17 @@ def run(
             started = time.perf_counter()
             lr = t.scheduler.get_last_lr()[0]  # this step's rate; the log must show it
             record = {"step": step, "lr": lr, **step_fn(step)}
+            # Fit before the scheduler computes the next step's rate, which reads max_steps.
+            if pace is not None and (horizon := pace.horizon(step)) is not None:
+                stop = _fit_schedule(cfg, out, horizon, step)
+                log.bar.total = stop
+                record["max_steps"] = stop
+            elif pace is not None and step > PACE_LAST and step < stop and pace.expired():
+                # Slower than the timed steps promised (a neighbour on the GPU, longer
+                # batches): end here, on the schedule as fitted, rather than overrun.
+                stop = cfg.stop_at_step = step
+                (out / "config.yaml").write_text(cfg.to_yaml())
+                record["stop_at_step"] = step
             t.scheduler.step()
             record["step_seconds"] = time.perf_counter() - started
             log.write(record)
@@ -97,12 +111,58 @@ def run(
     return adapter
 
 
+# The steps timed to fit a time budget: after the first few (CUDA kernels load, the allocator
+# grows) and before the warmup ends, so the schedule is fixed before the cosine starts.
+PACE_FIRST, PACE_LAST = 5, 25
+
+
+class Pace:
+    """How many steps fit in `budget_s` seconds from now (the start of the training loop), from
+    the pace of steps PACE_FIRST+1..PACE_LAST."""
+
+    def __init__(self, budget_s: float, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.budget_s = budget_s
+        self.clock = clock
+        self.started = clock()
+        self.window_start: float | None = None
+        self.now = self.started
+
+    def horizon(self, step: int) -> int | None:
+        """After step PACE_LAST, the last step that ends within the budget; else None."""
+        now = self.now = self.clock()
+        if step == PACE_FIRST:
+            self.window_start = now
+        if step != PACE_LAST or self.window_start is None:
+            return None
+        per_step = (now - self.window_start) / (PACE_LAST - PACE_FIRST)
+        left = self.budget_s - (now - self.started)
+        return step + max(0, int(left / per_step))
+
+    def expired(self) -> bool:
+        """Whether the budget was spent by the last step `horizon` saw."""
+        return self.now - self.started > self.budget_s
+
+
+def _fit_schedule(cfg: Config, out: Path, horizon: int, step: int) -> int:
+    """End the run (and its cosine) at `horizon`, within max_steps; the run's config.yaml
+    records the schedule it trained with, so `--resume --set max_steps=N` can continue it."""
+    stop = max(step, min(horizon, cfg.max_steps))
+    cfg.max_steps = stop  # the schedule (`lr_factor`) reads the horizon from the config
+    cfg.stop_at_step = 0
+    (out / "config.yaml").write_text(cfg.to_yaml())
+    print(f"time budget {cfg.time_budget_s:.0f} s: {stop} steps", flush=True)
+    return stop
+
+
 def clip_and_step(optimizer: torch.optim.Optimizer, max_grad_norm: float) -> float:
-    """Clip the accumulated gradients of all the optimizer's parameters (one norm), step, and
-    clear them; returns the norm before clipping."""
+    """Clip the accumulated gradients of all the optimizer's parameters (one norm), step (unless
+    the norm is not finite), and clear them; returns the norm before clipping."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
-    optimizer.step()
+    # A non-finite gradient (an overflow, a kernel's NaN) would poison the weights and the
+    # optimizer's moments for good: skip that update, as loss scalers do; the log shows it.
+    if math.isfinite(norm):
+        optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return norm
 

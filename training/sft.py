@@ -37,15 +37,15 @@ from training.templates import sft_pair
 
 def build_pairs(cfg: Config, tokenizer: Any) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, target ids) for every example with reasoning, at most max_seq_len long."""
-    pairs = []
-    for ex in load_examples(cfg.data):
-        if not ex.reasoning_steps:
-            continue  # loaded evaluation data has no reasoning to imitate
-        prompt, completion = sft_pair(tokenizer, ex, cfg.style)
-        p = tokenizer(prompt, add_special_tokens=False).input_ids
-        c = tokenizer(completion, add_special_tokens=False).input_ids
-        if len(p) + len(c) <= cfg.max_seq_len:
-            pairs.append((p, c))
+    # Loaded evaluation data has no reasoning to imitate.
+    examples = [ex for ex in load_examples(cfg.data) if ex.reasoning_steps]
+    texts = [sft_pair(tokenizer, ex, cfg.style) for ex in examples]
+    # One batched call each: the fast tokenizer spreads a batch over the cores.
+    prompts = tokenizer([p for p, _ in texts], add_special_tokens=False).input_ids if texts else []
+    targets = tokenizer([c for _, c in texts], add_special_tokens=False).input_ids if texts else []
+    pairs = [
+        (p, c) for p, c in zip(prompts, targets, strict=True) if len(p) + len(c) <= cfg.max_seq_len
+    ]
     if not pairs:
         raise ValueError(f"no example with reasoning fits max_seq_len={cfg.max_seq_len}")
     return pairs
