@@ -18,18 +18,22 @@ from training.logprobs import (
 from training.loop import clip_and_step
 
 
-def test_chunked_forward_matches_the_full_pass() -> None:
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(
+def tiny_llama(layers: int) -> LlamaForCausalLM:
+    return LlamaForCausalLM(
         LlamaConfig(
             vocab_size=300,
             hidden_size=32,
             intermediate_size=64,
-            num_hidden_layers=1,
+            num_hidden_layers=layers,
             num_attention_heads=4,
             num_key_value_heads=2,
         )
     )
+
+
+def test_chunked_forward_matches_the_full_pass() -> None:
+    torch.manual_seed(0)
+    model = tiny_llama(layers=1)
     batch = make_batch([[5, 6, 7], [8, 9]], [[10, 11, 12, 13, 14], [15, 16]], pad_id=0)
     r = batch.response_len
 
@@ -67,16 +71,7 @@ def test_chunked_forward_matches_the_full_pass() -> None:
 
 def test_value_head_states_match_the_padded_pass() -> None:
     torch.manual_seed(1)
-    model = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=300,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-        )
-    )
+    model = tiny_llama(layers=2)
     batch = make_batch([[5, 6, 7, 8, 9, 4], [8]], [[10, 11], [15, 16, 17]], pad_id=0)
     r = batch.response_len
     position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)
