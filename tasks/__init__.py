@@ -46,6 +46,24 @@ def generate(
     return GENERATORS[dataset](n, split=check_split(split), seed=seed, **options)
 
 
+def generator_options(texts: list[str]) -> dict[str, Any]:
+    """A generator's options as written on command lines, `["people=3,5", "phrasing=unseen"]`:
+    numbers become tuples of ints, one word stays a string. ValueError on anything else."""
+    options: dict[str, Any] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"expected option=value, got {text!r}")
+        values = value.split(",")
+        if all(v.lstrip("-").isdigit() for v in values):
+            options[key] = tuple(int(v) for v in values)
+        elif len(values) == 1:
+            options[key] = value
+        else:
+            raise ValueError(f"option {key}: a list must be numbers, got {value!r}")
+    return options
+
+
 __all__ = [
     "ANSWER_TYPES",
     "GENERATORS",
@@ -58,6 +76,7 @@ __all__ = [
     "build_messages",
     "dedupe",
     "generate",
+    "generator_options",
     "judge_response",
     "load",
     "read_jsonl",

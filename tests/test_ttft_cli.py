@@ -16,6 +16,7 @@ from benchmarks.ttft.client import request_body
 from benchmarks.ttft.prompts import PromptError, load_prompts
 from benchmarks.ttft.targets import parse_extra_body, parse_target
 from parsing import INTERLEAVED_INSTRUCTION, THINK_ANSWER_INSTRUCTION
+from tasks import generate
 
 
 def test_target_syntax() -> None:
@@ -117,6 +118,19 @@ def test_generated_prompts_come_from_the_held_out_split() -> None:
     assert prompts == load_prompts("kk", 3, seed=5)
     assert prompts[0].messages[0]["role"] == "system"
     assert "knight" in prompts[0].messages[-1]["content"].lower()
+
+
+def test_generated_prompts_take_the_generators_options() -> None:
+    small = load_prompts("kk:people=2", 4, seed=5)
+    puzzles = generate("kk", 4, split="test", seed=5, people=(2,))
+    assert [p.id for p in small] == [ex.id for ex in puzzles]
+    assert all(len(ex.meta["people"]) == 2 for ex in puzzles)
+    assert small != load_prompts("kk", 4, seed=5)
+    unseen = load_prompts("multihop:hops=2:phrasing=unseen", 2)
+    assert unseen != load_prompts("multihop:hops=2", 2)
+    for bad in ("kk:people", "kk:colour=red", "kk:people=2,x"):
+        with pytest.raises(PromptError, match="--dataset"):
+            load_prompts(bad, 1)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.accuracy import client, report
-from tasks import generate, read_jsonl
+from tasks import generate, generator_options, read_jsonl
 from tasks.example import Example
 
 
@@ -20,17 +20,10 @@ def _dataset_spec(text: str) -> tuple[str, int, dict[str, Any]]:
     parts = text.split(":")
     if len(parts) < 2:
         raise argparse.ArgumentTypeError(f"expected NAME:N[:option=a,b], got {text!r}")
-    options: dict[str, Any] = {}
-    for opt in parts[2:]:
-        key, _, value = opt.partition("=")
-        values = value.split(",")
-        if all(v.lstrip("-").isdigit() for v in values):
-            options[key] = tuple(int(v) for v in values)
-        elif len(values) == 1:
-            options[key] = value
-        else:
-            raise argparse.ArgumentTypeError(f"option {key}: a list must be numbers, got {value!r}")
-    return parts[0], int(parts[1]), options
+    try:
+        return parts[0], int(parts[1]), generator_options(parts[2:])
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from e
 
 
 def load_examples(

@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--dataset",
         default="builtin",
-        help="kk | multihop | arithmetic | chains | everyday | jsonl:PATH | builtin",
+        help="kk | multihop | arithmetic | chains | everyday (options as in benchmarks.accuracy: "
+        "kk:people=2,3,4) | jsonl:PATH | builtin",
     )
     g.add_argument("--style", default="interleaved", help="interleaved | think_answer")
     g.add_argument("--num-prompts", type=int, default=16)

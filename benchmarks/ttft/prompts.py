@@ -1,8 +1,10 @@
-"""Where the prompts come from: `--dataset NAME|jsonl:PATH|builtin`.
+"""Where the prompts come from: `--dataset NAME[:option=a,b...]|jsonl:PATH|builtin`.
 
 - kk, multihop, arithmetic, chains, everyday: the project's own datasets (`tasks`), held-out
   `test` split, so no prompt was seen in training; chat messages built by
   `tasks.build_messages` (the interleaved or think-answer system instruction, then the question).
+  Generator options follow the name as in `benchmarks.accuracy`: `kk:people=2,3,4`,
+  `multihop:hops=2:phrasing=unseen`.
 - jsonl:PATH: one chat request per line, `{"messages": [...]}`, optionally `"max_tokens"` and
   `"id"`. Lines are used in order and cycled when fewer than --num-prompts.
 - builtin: a few multi-step questions with the system instruction, so the harness works with
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks import GENERATORS, INSTRUCTIONS, build_messages, generate
+from tasks import GENERATORS, INSTRUCTIONS, build_messages, generate, generator_options
 
 STYLES = INSTRUCTIONS  # style -> system instruction, the one map in `tasks.prompts`
 GENERATED = tuple(GENERATORS)  # kk, multihop, arithmetic, chains, everyday
@@ -59,8 +61,12 @@ def load_prompts(
         raise PromptError("--num-prompts must be at least 1")
     if style not in STYLES:
         raise PromptError(f"--style must be one of {sorted(STYLES)}, got {style!r}")
-    if dataset in GENERATED:
-        return generated(dataset, num_prompts, seed, style)
+    name, *options = dataset.split(":")
+    if name in GENERATED:
+        try:
+            return generated(name, num_prompts, seed, style, **generator_options(options))
+        except (TypeError, ValueError) as e:  # an option the generator does not take
+            raise PromptError(f"--dataset {dataset!r}: {e}") from e
     if dataset.startswith("jsonl:"):
         return from_jsonl(Path(dataset.removeprefix("jsonl:")), num_prompts)
     if dataset == "builtin":
@@ -70,8 +76,10 @@ def load_prompts(
     )
 
 
-def generated(dataset: str, num_prompts: int, seed: int, style: str) -> list[Prompt]:
-    examples = generate(dataset, num_prompts, split="test", seed=seed)
+def generated(
+    dataset: str, num_prompts: int, seed: int, style: str, **options: Any
+) -> list[Prompt]:
+    examples = generate(dataset, num_prompts, split="test", seed=seed, **options)
     return [Prompt(id=ex.id, messages=build_messages(ex, style)) for ex in examples]
 
 
