@@ -77,13 +77,17 @@ def forward(
     with_entropy: bool = False,
     entropy_grad: bool = False,
     chunk: int = LOGPROB_CHUNK,
+    share_prefix: bool = False,
 ) -> Forward:
     """One forward pass over prompt+response; logits only for the response positions.
 
     The entropy is differentiated only when `entropy_grad` (it is part of the loss); otherwise
-    it is measured without a graph."""
+    it is measured without a graph. `share_prefix`: run the rows' common first tokens once
+    (see `_response_states`)."""
     r = batch.response_len
-    hidden, last_layer = _response_states(model, batch, with_hidden=value_head is not None)
+    hidden, last_layer = _response_states(
+        model, batch, with_hidden=value_head is not None, share_prefix=share_prefix
+    )
     logits = model.get_output_embeddings()(hidden)
     tokens = batch.responses
     grad = torch.is_grad_enabled() and logits.requires_grad
@@ -111,7 +115,7 @@ def forward(
 
 
 def _response_states(
-    model: nn.Module, batch: Batch, with_hidden: bool
+    model: nn.Module, batch: Batch, with_hidden: bool, share_prefix: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The decoder's final (normed) states at the positions predicting the response tokens,
     [B, R, D], and, when asked, its last `hidden_states` entry there (the value head's input).
@@ -122,22 +126,69 @@ def _response_states(
     nothing, and CUDA's attention kernels give NaN gradients for such rows (and fall back to
     slower kernels); without one they run their fused causal path. Positions are the same as
     with a mask (each row's first real token at 0), and so are the states.
+
+    The tokens every row starts with (the chat template and system instruction: ~140 tokens,
+    a third of a short example) run once for the micro-batch rather than once per row; the
+    rows continue from their cached keys and values, and gradients flow back through them.
     """
     width = batch.input_ids.shape[1]
     r = batch.response_len
-    left = (batch.attention_mask.cumsum(-1) == 0).sum(-1, keepdim=True)  # [B, 1] left pads
-    columns = torch.arange(width, device=batch.input_ids.device).unsqueeze(0)
-    rotated = batch.input_ids.gather(1, (columns + left) % width)
-    out = model.get_decoder()(input_ids=rotated, output_hidden_states=with_hidden, use_cache=False)
+    rotated, left = _rotated(batch)
+    decoder = model.get_decoder()
+    # Gradient checkpointing turns the decoder's cache off, so it always runs whole rows.
+    checkpointed = getattr(decoder, "gradient_checkpointing", False)
+    shared = shared_prefix_len(batch) if share_prefix and not checkpointed else 0
+    if shared:
+        prefix = decoder(input_ids=rotated[:1, :shared], use_cache=True)
+        cache = prefix.past_key_values
+        cache.batch_repeat_interleave(rotated.shape[0])
+        positions = torch.arange(shared, width, device=rotated.device)
+        out = decoder(
+            input_ids=rotated[:, shared:],
+            past_key_values=cache,
+            position_ids=positions.unsqueeze(0),
+            cache_position=positions,
+            use_cache=True,
+            output_hidden_states=with_hidden,
+        )
+    else:
+        out = decoder(input_ids=rotated, output_hidden_states=with_hidden, use_cache=False)
     # Input column P + j - 1 predicts response token j; in the rotated row it sits `left`
-    # columns earlier (never wrapping: every prompt has a token).
-    picked = (columns[:, width - r - 1 : width - 1] - left).unsqueeze(-1)
+    # columns earlier (never wrapping: every prompt has a token), and `shared` columns earlier
+    # again in the decoder's output when the shared prefix ran apart.
+    columns = torch.arange(width, device=batch.input_ids.device).unsqueeze(0)
+    picked = (columns[:, width - r - 1 : width - 1] - left - shared).unsqueeze(-1)
 
     def take(states: torch.Tensor) -> torch.Tensor:
         return states.gather(1, picked.expand(-1, -1, states.shape[-1]))
 
     last_layer = take(out.hidden_states[-1]) if with_hidden else None
     return take(out.last_hidden_state), last_layer
+
+
+# Below this many shared tokens a second decoder call costs more than it saves.
+MIN_SHARED_PREFIX = 16
+
+
+def _rotated(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's tokens moved to its start, its left pads to its end; and the pad counts
+    [B, 1] (the columns each row moved)."""
+    width = batch.input_ids.shape[1]
+    left = (batch.attention_mask.cumsum(-1) == 0).sum(-1, keepdim=True)
+    columns = torch.arange(width, device=batch.input_ids.device).unsqueeze(0)
+    return batch.input_ids.gather(1, (columns + left) % width), left
+
+
+def shared_prefix_len(batch: Batch) -> int:
+    """How many first tokens all rows share, to run once (0: not worth it). Each row keeps at
+    least its last prompt token, whose state predicts the first response token."""
+    if batch.input_ids.shape[0] < 2:
+        return 0
+    rotated, left = _rotated(batch)
+    shortest_prompt = batch.input_ids.shape[1] - batch.response_len - int(left.max())
+    same = (rotated == rotated[:1]).all(0).int()  # [W] columns where every row agrees
+    shared = min(int(same.cumprod(0).sum()), shortest_prompt - 1)
+    return shared if shared >= MIN_SHARED_PREFIX else 0
 
 
 def _chunk_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:

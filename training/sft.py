@@ -98,7 +98,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
             batch = make_batch(prompt_ids, target_ids, pad).to(device)
             with autocast(cfg, device):
                 # The RL forward at temperature 1 gives log p(target token | prefix).
-                result = forward(policy, batch, temperature=1.0)
+                result = forward(
+                    policy, batch, temperature=1.0, share_prefix=cfg.share_prompt_prefix
+                )
             # Token mean over the whole step: every target token weighs the same, however the
             # step's sequences were grouped into micro-batches.
             mask = batch.response_mask

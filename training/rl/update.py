@@ -54,7 +54,13 @@ def _old_pass(m: Models, batch: Batch, cfg: Config) -> dict[str, torch.Tensor]:
     rows = list(range(batch.input_ids.shape[0]))
     with autocast(cfg, batch.input_ids.device):
         outs = [
-            forward(m.policy, batch.rows(micro), cfg.temperature, m.value_head)
+            forward(
+                m.policy,
+                batch.rows(micro),
+                cfg.temperature,
+                m.value_head,
+                share_prefix=cfg.share_prompt_prefix,
+            )
             for micro in _chunks(rows, cfg.micro_batch_size)
         ]
     result = {"old_logprobs": torch.cat([o.logprobs for o in outs])}
@@ -70,7 +76,10 @@ def _reference_pass(m: Models, batch: Batch, cfg: Config) -> torch.Tensor:
     parts = []
     with reference_mode(m.policy, m.reference) as reference, autocast(cfg, batch.input_ids.device):
         for micro in _chunks(rows, cfg.micro_batch_size):
-            parts.append(forward(reference, batch.rows(micro), cfg.temperature).logprobs)
+            out = forward(
+                reference, batch.rows(micro), cfg.temperature, share_prefix=cfg.share_prompt_prefix
+            )
+            parts.append(out.logprobs)
     return torch.cat(parts)
 
 
@@ -122,6 +131,7 @@ def update(
                         m.value_head,
                         with_entropy=True,
                         entropy_grad=cfg.entropy_coef > 0,
+                        share_prefix=cfg.share_prompt_prefix,
                     )
                 old = out.logprobs.detach() if single_pass else before["old_logprobs"][micro]
                 pg, clipfrac = policy_loss(
