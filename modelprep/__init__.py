@@ -10,6 +10,7 @@ Hugging Face folder (safetensors + tokenizer + chat template) that vLLM and trai
 
 from modelprep.adapters import (
     DEFAULT_ADAPTER_NAME,
+    DEFAULT_TWIN_ADAPTER_NAME,
     THINK_ANSWER_ADAPTER_NAME,
     adapter_style,
     shipped_adapter_dir,
@@ -25,6 +26,7 @@ from modelprep.base_model import (
 __all__ = [
     "BASE_MODEL_NAME",
     "DEFAULT_ADAPTER_NAME",
+    "DEFAULT_TWIN_ADAPTER_NAME",
     "THINK_ANSWER_ADAPTER_NAME",
     "ModelUnavailableError",
     "adapter_style",

@@ -10,6 +10,8 @@ from pathlib import Path
 
 DEFAULT_ADAPTER_NAME = "smollm2-135m-interleaved-rft"
 THINK_ANSWER_ADAPTER_NAME = "smollm2-135m-think-answer"
+# The default's twin: the same stages, traces, configs and seeds with every answer at the end.
+DEFAULT_TWIN_ADAPTER_NAME = "smollm2-135m-think-answer-rft"
 
 _ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
 

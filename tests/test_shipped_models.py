@@ -10,6 +10,7 @@ import httpx
 
 from modelprep import (
     DEFAULT_ADAPTER_NAME,
+    DEFAULT_TWIN_ADAPTER_NAME,
     THINK_ANSWER_ADAPTER_NAME,
     adapter_style,
     shipped_adapter_dir,
@@ -35,20 +36,24 @@ def _card_checks(folder, summary: dict) -> None:  # type: ignore[no-untyped-def]
     assert "## Evaluation" in card and "## Config" in card
 
 
-def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
-    """The default is a LoRA adapter: one round of rejection-sampling fine-tuning from stage 5
-    (early answers, chained arithmetic, everyday prompts), itself trained on from the
-    truth-table model; its card follows the warm-start chain down to the extracted stage 3,
-    reports the round and states both evaluations."""
+def _bf16_adapter(folder) -> None:  # type: ignore[no-untyped-def]
     from safetensors import safe_open
 
-    folder = shipped_adapter_dir(DEFAULT_ADAPTER_NAME)
-    assert folder is not None, f"modelprep/adapters/{DEFAULT_ADAPTER_NAME} is missing"
     weights = folder / "adapter_model.safetensors"
     assert weights.stat().st_size < MAX_ADAPTER_BYTES
     with safe_open(weights, "pt") as f:
         dtypes = {str(f.get_tensor(k).dtype) for k in f.keys()}  # noqa: SIM118 (not a dict)
     assert dtypes == {"torch.bfloat16"}
+
+
+def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
+    """The default is a LoRA adapter: one round of rejection-sampling fine-tuning from stage 5
+    (early answers, chained arithmetic, everyday prompts), itself trained on from the
+    truth-table model; its card follows the warm-start chain down to the extracted stage 3,
+    reports the round and states both evaluations."""
+    folder = shipped_adapter_dir(DEFAULT_ADAPTER_NAME)
+    assert folder is not None, f"modelprep/adapters/{DEFAULT_ADAPTER_NAME} is missing"
+    _bf16_adapter(folder)
     assert adapter_style(folder) == "interleaved"
     summary = json.loads((folder / "training_summary.json").read_text())
     assert summary["config"]["mode"] == "rft" and summary["config"]["lora"]
@@ -62,13 +67,34 @@ def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
     assert summary["evaluation_unseen"] is not None  # the held-out phrasing, measured too
 
 
-def test_the_think_answer_twin_ships_in_bf16_with_its_card() -> None:
-    from safetensors import safe_open
+def test_the_defaults_twin_ships_with_the_same_chain_in_think_answer_style() -> None:
+    """The default's think-answer twin was made by the same stages from the same configs and
+    seeds (scripts/train_twin.sh): its card's warm-start chain mirrors the default's."""
+    folder = shipped_adapter_dir(DEFAULT_TWIN_ADAPTER_NAME)
+    assert folder is not None, f"modelprep/adapters/{DEFAULT_TWIN_ADAPTER_NAME} is missing"
+    _bf16_adapter(folder)
+    assert adapter_style(folder) == "think_answer"
+    twin = json.loads((folder / "training_summary.json").read_text())
+    default_folder = shipped_adapter_dir(DEFAULT_ADAPTER_NAME)
+    assert default_folder is not None
+    default = json.loads((default_folder / "training_summary.json").read_text())
+    assert twin["warm_start"]["config"]["out_dir"] == "runs/twin-early"
+    assert twin["warm_start"]["warm_start"]["config"]["out_dir"] == "runs/twin-kk-tables-3"
+    # Compared: every setting both runs recorded (a field added to the config since is only
+    # in the newer one), except where each run wrote and read, and the style.
+    ignored = {"out_dir", "init_adapter", "model", "style"}
+    for a, b in ((twin, default), (twin["warm_start"], default["warm_start"])):
+        shared = (a["config"].keys() & b["config"].keys()) - ignored
+        assert len(shared) > 40
+        assert {k: a["config"][k] for k in shared} == {k: b["config"][k] for k in shared}
+        assert a["config"]["style"] == "think_answer" and b["config"]["style"] == "interleaved"
+    _card_checks(folder, twin)
 
+
+def test_the_think_answer_twin_ships_in_bf16_with_its_card() -> None:
     folder = shipped_adapter_dir(THINK_ANSWER_ADAPTER_NAME)
     assert folder is not None
-    with safe_open(folder / "adapter_model.safetensors", "pt") as f:
-        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.bfloat16"}  # noqa: SIM118
+    _bf16_adapter(folder)
     assert adapter_style(folder) == "think_answer"
     summary = json.loads((folder / "training_summary.json").read_text())
     assert summary["config"]["mode"] == "rl" and summary["steps"] == summary["config"]["max_steps"]
