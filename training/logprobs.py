@@ -127,9 +127,10 @@ def _response_states(
     slower kernels); without one they run their fused causal path. Positions are the same as
     with a mask (each row's first real token at 0), and so are the states.
 
-    The tokens every row starts with (the chat template and system instruction: ~140 tokens,
-    a third of a short example) run once for the micro-batch rather than once per row; the
-    rows continue from their cached keys and values, and gradients flow back through them.
+    With `share_prefix`, the tokens every row starts with (the chat template and system
+    instruction: ~140 tokens, a third of a short example) run once for the micro-batch rather
+    than once per row; the rows continue from their cached keys and values, and gradients flow
+    back through them.
     """
     width = batch.input_ids.shape[1]
     r = batch.response_len
