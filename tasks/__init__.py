@@ -18,6 +18,7 @@ files: MuSiQue, generic JSONL, GPQA, MMLU, MATH (see `loaders`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +44,16 @@ def generate(
     """`n` examples of a generated dataset; same arguments, same examples."""
     if dataset not in GENERATORS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(GENERATORS)}")
-    return GENERATORS[dataset](n, split=check_split(split), seed=seed, **options)
+    generator = GENERATORS[dataset]
+    # Checked by name here, so an option a user mistyped is a ValueError that says which
+    # options exist, while a TypeError from inside a generator stays the bug it is.
+    takes = [p for p in inspect.signature(generator).parameters if p not in ("n", "split", "seed")]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ValueError(
+            f"{dataset} takes no option {', '.join(unknown)}; it takes {', '.join(takes) or 'none'}"
+        )
+    return generator(n, split=check_split(split), seed=seed, **options)
 
 
 def generator_options(texts: list[str]) -> dict[str, Any]:

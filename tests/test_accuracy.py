@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.accuracy import report
-from benchmarks.accuracy.__main__ import _dataset_spec, load_examples
+from benchmarks.accuracy.__main__ import _dataset_spec, load_examples, main
 from benchmarks.accuracy.client import request_body
 from benchmarks.accuracy.judge import failed, judge, response_view
 from tasks import generate
@@ -161,6 +161,15 @@ def test_dataset_specs_use_the_held_out_test_split() -> None:
     examples = load_examples([spec], [], seed=0)
     assert [e.split for e in examples] == ["test"] * 3
     assert [e.difficulty for e in examples] == [3, 4, 3]
+
+
+def test_an_option_the_generator_does_not_take_is_a_usage_error_before_any_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--base-url", "http://127.0.0.1:9", "--dataset", "kk:3:hops=2"])
+    assert exit_info.value.code == 2
+    assert "kk takes no option hops" in capsys.readouterr().err
 
 
 def _result(kk: float, ttft: float, by_people: dict[int, float]) -> dict:

@@ -69,6 +69,13 @@ def test_unknown_dataset_and_split() -> None:
         generate("kk", 1, split="dev")
 
 
+def test_an_option_the_generator_does_not_take_names_the_ones_it_does() -> None:
+    with pytest.raises(ValueError, match="kk takes no option hops; it takes people, phrasing"):
+        generate("kk", 1, hops=(2,))
+    with pytest.raises(ValueError, match="everyday takes no option people; it takes none"):
+        generate("everyday", 1, people=(2,))
+
+
 def test_cli_generate(tmp_path: Path) -> None:
     out = tmp_path / "kk.jsonl"
     assert main(["generate", "--dataset", "kk", "--n", "6", "--split", "test", "--seed", "2",

@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     specs = args.dataset or ([] if args.data else [("kk", 40, {}), ("multihop", 40, {})])
-    examples = load_examples(specs, args.data, args.seed)
+    try:
+        examples = load_examples(specs, args.data, args.seed)
+    except ValueError as e:  # an unknown dataset or option, a bad file: before any server starts
+        parser.error(str(e))
     settings = {k: v for k, v in vars(args).items() if k not in ("api_key",)}
     settings["dataset"] = [f"{n}:{c}" for n, c, _ in specs]
 

@@ -65,7 +65,7 @@ def load_prompts(
     if name in GENERATED:
         try:
             return generated(name, num_prompts, seed, style, **generator_options(options))
-        except (TypeError, ValueError) as e:  # an option the generator does not take
+        except ValueError as e:  # an option the generator does not take, or a bad value
             raise PromptError(f"--dataset {dataset!r}: {e}") from e
     if dataset.startswith("jsonl:"):
         return from_jsonl(Path(dataset.removeprefix("jsonl:")), num_prompts)
