@@ -21,7 +21,7 @@ py="$repo/.venv/bin/python"
 out=results/speed
 mkdir -p "$out"
 model="$("$py" -m modelprep --merged)"
-name=smollm2-135m-interleaved-rft
+name=smollm2-135m-interleaved-arith
 # vLLM's server gets what our server sets on CPU by default (2 GiB of KV cache, no AOT compile
 # cache, which cannot load on CPU); its executor stays vLLM's own default.
 vllm="VLLM_CPU_KVCACHE_SPACE=2 VLLM_USE_AOT_COMPILE=0 python -m vllm.entrypoints.openai.api_server \

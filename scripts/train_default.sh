@@ -7,17 +7,21 @@
 # held-out phrasing) and its model card; then stage 5 (sft-early.yaml, 70 steps of 140): that adapter
 # trained on as a LoRA with early-answer traces, chained arithmetic and the everyday set
 # (tasks/data/everyday.jsonl, from `python -m training.distill` when missing), evaluated on
-# the early sets; last, one round of rejection-sampling fine-tuning from stage 5
-# (rft-early.yaml: 4 samples per prompt, the best correct kept), evaluated the same way.
+# the early sets; then one round of rejection-sampling fine-tuning from stage 5
+# (rft-early.yaml: 4 samples per prompt, the best correct kept); last, an arithmetic stage
+# with replay of the other tasks (sft-arith-2.yaml, 60 steps of 95), each evaluated the same way.
 #
 #   scripts/train_default.sh            # about 4 hours of 2 CPU cores for the three SFT stages,
-#                                       # 1.5 more for stage 5, 15 minutes for the RFT round
+#                                       # 1.5 more for stage 5, 15 minutes for the RFT round,
+#                                       # 75 for the arithmetic stage
 #
 # Resumable: run it again after an interruption and the SFT continues from its newest
 # checkpoint; a finished stage is not redone, evaluations are redone only when their JSON is
 # missing. Output: runs/sft-kk-tables-3/lora-r64 (the truth-table adapter), runs/sft-early/adapter
-# (stage 5), runs/rft-early/adapter (the default, modelprep/adapters/smollm2-135m-interleaved-rft,
-# there in bf16), and their evaluations in results/accuracy/.
+# (stage 5), runs/rft-early/adapter (modelprep/adapters/smollm2-135m-interleaved-rft in bf16),
+# runs/sft-arith-2/adapter (the default, modelprep/adapters/smollm2-135m-interleaved-arith), and
+# their evaluations in results/accuracy/. Like stage 5, the arithmetic stage starts from the
+# shipped copy of the stage before it, which its config names.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$repo/scripts/setup.sh"
@@ -43,3 +47,5 @@ run=runs/sft-kk-tables-3
 [[ -f runs/rft-early/adapter/adapter_model.safetensors ]] ||
   "$py" -m training rft --config training/configs/rft-early.yaml
 "$repo/scripts/evaluate.sh" rft-early early
+"$py" -m training sft --config training/configs/sft-arith-2.yaml --resume
+"$repo/scripts/evaluate.sh" arith-2 early

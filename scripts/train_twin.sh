@@ -9,8 +9,10 @@
 #              -> runs/twin-early/adapter
 #   RFT        rft-early.yaml              one round of rejection-sampling fine-tuning
 #              -> runs/twin-rft/adapter, evaluated like the default (scripts/evaluate.sh twin early)
+#   arithmetic sft-arith-2.yaml            the arithmetic stage with replay, from the shipped twin
+#              -> runs/twin-arith-2/adapter (scripts/evaluate.sh twin-arith-2 early)
 #
-#   scripts/train_twin.sh      # as long as scripts/train_default.sh: about 6 hours of 2 CPU cores
+#   scripts/train_twin.sh      # as long as scripts/train_default.sh: about 7 hours of 2 CPU cores
 #
 # Resumable in the same way: each SFT continues from its newest checkpoint, finished stages are
 # kept. The twin stops where the default's runs stopped (`stop_at_step`); where a default stage
@@ -44,3 +46,6 @@ three=runs/twin-kk-tables-3
   "$py" -m training rft --config training/configs/rft-early.yaml --resume \
     --set "${twin[@]}" out_dir=runs/twin-rft init_adapter=runs/twin-early/adapter
 "$repo/scripts/evaluate.sh" twin early
+"$py" -m training sft --config training/configs/sft-arith-2.yaml --resume \
+  --set "${twin[@]}" out_dir=runs/twin-arith-2 init_adapter=modelprep/adapters/smollm2-135m-think-answer-rft
+"$repo/scripts/evaluate.sh" twin-arith-2 early

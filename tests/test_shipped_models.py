@@ -1,5 +1,5 @@
 """The trained adapters that ship with the source, and the server's default being the
-early-answer model: what a user gets from `scripts/serve.sh` without flags."""
+arithmetic-stage model: what a user gets from `scripts/serve.sh` without flags."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from modelprep import (
     DEFAULT_ADAPTER_NAME,
     DEFAULT_TWIN_ADAPTER_NAME,
     THINK_ANSWER_ADAPTER_NAME,
+    TWIN_INTERLEAVED_ADAPTER_NAME,
     adapter_style,
     shipped_adapter_dir,
 )
@@ -47,19 +48,21 @@ def _bf16_adapter(folder) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
-    """The default is a LoRA adapter: one round of rejection-sampling fine-tuning from stage 5
-    (early answers, chained arithmetic, everyday prompts), itself trained on from the
-    truth-table model; its card follows the warm-start chain down to the extracted stage 3,
-    reports the round and states both evaluations."""
+    """The default is a LoRA adapter: an arithmetic stage with replay, trained on from one round
+    of rejection-sampling fine-tuning, itself from stage 5 (early answers, chained arithmetic,
+    everyday prompts) and the truth-table model; its card follows the warm-start chain down to
+    the extracted stage 3 and states both evaluations."""
     folder = shipped_adapter_dir(DEFAULT_ADAPTER_NAME)
     assert folder is not None, f"modelprep/adapters/{DEFAULT_ADAPTER_NAME} is missing"
     _bf16_adapter(folder)
     assert adapter_style(folder) == "interleaved"
     summary = json.loads((folder / "training_summary.json").read_text())
-    assert summary["config"]["mode"] == "rft" and summary["config"]["lora"]
-    assert [r["round"] for r in summary["rounds"]] == [1]
-    assert summary["warm_start"]["config"]["out_dir"] == "runs/sft-early"
-    assert summary["warm_start"]["warm_start"]["config"]["out_dir"] == "runs/sft-kk-tables-3"
+    assert summary["config"]["mode"] == "sft" and summary["config"]["lora"]
+    assert summary["config"]["init_adapter"].endswith(TWIN_INTERLEAVED_ADAPTER_NAME)
+    rft = summary["warm_start"]
+    assert rft["config"]["mode"] == "rft" and rft["config"]["out_dir"] == "runs/rft-early"
+    assert rft["warm_start"]["config"]["out_dir"] == "runs/sft-early"
+    assert rft["warm_start"]["warm_start"]["config"]["out_dir"] == "runs/sft-kk-tables-3"
     assert {"kk", "multihop", "arithmetic", "chains", "everyday"} <= set(
         summary["evaluation"]["by_dataset"]
     )
@@ -67,28 +70,32 @@ def test_the_default_adapter_ships_in_bf16_with_its_card() -> None:
     assert summary["evaluation_unseen"] is not None  # the held-out phrasing, measured too
 
 
-def test_the_defaults_twin_ships_with_the_same_chain_in_think_answer_style() -> None:
-    """The default's think-answer twin was made by the same stages from the same configs and
-    seeds (scripts/train_twin.sh): its card's warm-start chain mirrors the default's."""
+def test_the_twin_ships_with_the_same_chain_as_its_interleaved_model() -> None:
+    """The think-answer twin was made by the same stages from the same configs and seeds
+    (scripts/train_twin.sh) as the interleaved model it is compared with, the default before
+    its arithmetic stage: the two cards' warm-start chains mirror each other."""
     folder = shipped_adapter_dir(DEFAULT_TWIN_ADAPTER_NAME)
     assert folder is not None, f"modelprep/adapters/{DEFAULT_TWIN_ADAPTER_NAME} is missing"
     _bf16_adapter(folder)
     assert adapter_style(folder) == "think_answer"
     twin = json.loads((folder / "training_summary.json").read_text())
-    default_folder = shipped_adapter_dir(DEFAULT_ADAPTER_NAME)
-    assert default_folder is not None
-    default = json.loads((default_folder / "training_summary.json").read_text())
+    pair_folder = shipped_adapter_dir(TWIN_INTERLEAVED_ADAPTER_NAME)
+    assert pair_folder is not None, f"modelprep/adapters/{TWIN_INTERLEAVED_ADAPTER_NAME} is missing"
+    _bf16_adapter(pair_folder)
+    assert adapter_style(pair_folder) == "interleaved"
+    pair = json.loads((pair_folder / "training_summary.json").read_text())
     assert twin["warm_start"]["config"]["out_dir"] == "runs/twin-early"
     assert twin["warm_start"]["warm_start"]["config"]["out_dir"] == "runs/twin-kk-tables-3"
     # Compared: every setting both runs recorded (a field added to the config since is only
     # in the newer one), except where each run wrote and read, and the style.
     ignored = {"out_dir", "init_adapter", "model", "style"}
-    for a, b in ((twin, default), (twin["warm_start"], default["warm_start"])):
+    for a, b in ((twin, pair), (twin["warm_start"], pair["warm_start"])):
         shared = (a["config"].keys() & b["config"].keys()) - ignored
         assert len(shared) > 40
         assert {k: a["config"][k] for k in shared} == {k: b["config"][k] for k in shared}
         assert a["config"]["style"] == "think_answer" and b["config"]["style"] == "interleaved"
     _card_checks(folder, twin)
+    _card_checks(pair_folder, pair)
 
 
 def test_the_think_answer_twin_ships_in_bf16_with_its_card() -> None:
@@ -110,11 +117,11 @@ def test_the_default_model_solves_held_out_puzzles_on_its_own(server) -> None:
     """No `enforce_format`: the trained model itself writes think/answer pairs, the server
     streams its intermediate answers, and the final answers are right.
 
-    On the evaluation split (20 puzzles per size, 1024 tokens) the default measured Pass@1 0.65
-    (2 people) and 0.20 (3 people), every response well formed; its truth-table predecessor,
-    on these 16 puzzles (seed 7, the widened templates), 15/16 well-formed and 5/16 correct
-    three times in a row. The bars (11 and 3) leave margin for both, since greedy output moves
-    with batch composition. The base model writes no `<think>` tag at all (0 of 48 samples),
+    On the evaluation split (20 puzzles per size, 1024 tokens) the default measured Pass@1 0.60
+    (2 people) and 0.35 (3 people); on these 16 puzzles (seed 7, the widened templates) it was
+    14/16 well-formed and 7/16 correct three times in a row, its truth-table predecessor 15/16
+    and 5/16. The bars (11 and 3) leave margin for both, since greedy output moves with batch
+    composition. The base model writes no `<think>` tag at all (0 of 48 samples),
     so it fails both bars."""
     examples = generate("kk", KK_PUZZLES, split="test", people=(2, 3), seed=7)
     with server.openai_client(timeout=600) as client:
