@@ -1,7 +1,8 @@
 """Reasoning budgets on the real engine (session server: real vLLM, the shipped model).
 
 The shipped model thinks for well over a hundred tokens before its first answer on a
-three-person K&K puzzle, so every budget here has to act. Greedy output on this engine is
+three-person K&K puzzle, and ~20 tokens a step on a word problem, so every budget here has
+to act. Greedy output on this engine is
 not exactly repeatable, so nothing depends on what the model says, only on where the forced
 answers start and how many tokens each segment took, with margins: a segment's count
 includes its tags, and when the cap is reached while the model is half-way through writing
@@ -33,14 +34,23 @@ PUZZLE = (
     # stays one line and the thinking resumes, so a response has several segments to cap.
     "Give the final answer as (1) Name is a knight/knave (2) ... for every inhabitant."
 )
+# A chain of running totals: the default model thinks ~20 tokens a step, and after an answer the
+# server forced it finishes the step and goes back to thinking, so a capped response has one
+# capped think segment per step. (On the puzzle it keeps writing its table inside the forced
+# answer.)
+WORD_PROBLEM = (
+    "Maya has 17 pencils. Then Maya buys 4 packs with 5 pencils in each pack. Then Maya gives 18 "
+    "pencils to a friend. Then Maya gives 8 pencils to a friend. How many pencils does Maya have "
+    "now?"
+)
 # Tokens a segment may exceed its cap by: its closing tag (`</think>` is a few tokens), and
 # an engine step that delivered more than one token.
 TAG_MARGIN = 6
 
 
-def chat(server: Any, max_tokens: int, **fields: Any) -> dict[str, Any]:
+def chat(server: Any, max_tokens: int, question: str = PUZZLE, **fields: Any) -> dict[str, Any]:
     body = {
-        "messages": [{"role": "user", "content": PUZZLE}],
+        "messages": [{"role": "user", "content": question}],
         "max_tokens": max_tokens,
         "temperature": 0.0,
         **fields,
@@ -67,7 +77,7 @@ def test_first_answer_deadline_in_tokens(server: Any) -> None:
 
 def test_per_segment_cap_holds_for_every_segment_of_a_long_response(server: Any) -> None:
     cap = 16
-    body = chat(server, 200, reasoning_budget={"max_segment_tokens": cap})
+    body = chat(server, 200, WORD_PROBLEM, reasoning_budget={"max_segment_tokens": cap})
     timings = body["choices"][0]["timings"]
     thinks = [s["tokens"] for s in timings["segments"] if s["kind"] == "think"]
     assert len(thinks) >= 2, timings  # long enough to have several segments
