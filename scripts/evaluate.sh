@@ -20,7 +20,8 @@
 #                                          # `twin-arith-2`: runs/twin-arith-2/adapter, its
 #                                          # arithmetic stage;
 #                                          # `arith`, `arith-2`: runs/sft-arith{,-2}/adapter,
-#                                          # the arithmetic stages after the default;
+#                                          # the arithmetic stages after the RFT model
+#                                          # (arith-2 is the default);
 #                                          # `gpu` and `gpu-twin`: runs/sft-gpu{,-twin}/adapter
 #                                          # (training/configs/sft-gpu.yaml on one GPU)
 #   scripts/evaluate.sh MODEL paper        # the RL experiment's sets: 100 K&K (20 each of 2-6

@@ -2,9 +2,9 @@
 
 The shipped model thinks for well over a hundred tokens before its first answer on a
 three-person K&K puzzle, and ~20 tokens a step on a word problem, so every budget here has
-to act. Greedy output on this engine is
-not exactly repeatable, so nothing depends on what the model says, only on where the forced
-answers start and how many tokens each segment took, with margins: a segment's count
+to act. Greedy output on this engine is not exactly repeatable, so nothing depends on what
+the model says, only on where the forced answers start and how many tokens each segment
+took, with margins: a segment's count
 includes its tags, and when the cap is reached while the model is half-way through writing
 `</think>` itself (several tokens on this tokenizer) the server lets it finish.
 
@@ -30,8 +30,7 @@ PUZZLE = (
     "truth, and knaves always lie. You meet 3 inhabitants: Zoey, Oliver and Ethan. Zoey says "
     "that Oliver is a knave. Oliver says that Zoey and Ethan are both knights. Ethan says "
     "that Oliver is a knight. Who is a knight and who is a knave?\n\n"
-    # With the answer-form hint the default model was trained on most: a forced answer then
-    # stays one line and the thinking resumes, so a response has several segments to cap.
+    # With the answer-form hint the default model was trained on most.
     "Give the final answer as (1) Name is a knight/knave (2) ... for every inhabitant."
 )
 # A chain of running totals: the default model thinks ~20 tokens a step, and after an answer the
