@@ -4,9 +4,9 @@ The shipped model thinks for well over a hundred tokens before its first answer 
 three-person K&K puzzle, and ~20 tokens a step on a word problem, so every budget here has
 to act. Greedy output on this engine is not exactly repeatable, so nothing depends on what
 the model says, only on where the forced answers start and how many tokens each segment
-took, with margins: a segment's count
-includes its tags, and when the cap is reached while the model is half-way through writing
-`</think>` itself (several tokens on this tokenizer) the server lets it finish.
+took, with margins: a segment's count includes its tags, and when the cap is reached while
+the model is half-way through writing `</think>` itself (several tokens on this tokenizer)
+the server lets it finish.
 
 The exact behaviour, token for token, is in test_server_budgets_app.py (a scripted model).
 """
