@@ -211,6 +211,26 @@ def test_compare_lays_results_out_like_table_2(tmp_path: Path) -> None:
         compare.main(["no-equals-sign"])
 
 
+def test_compare_writes_only_where_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --output it prints and writes nothing (a quick look never overwrites a committed
+    result); with it, the plot defaults to the markdown's name with .png."""
+    from benchmarks.accuracy import compare
+
+    result = tmp_path / "inputs" / "a.json"
+    result.parent.mkdir()
+    result.write_text(json.dumps(_result(0.2, 0.9, {2: 0.4, 3: 0.0})))
+    monkeypatch.chdir(tmp_path)
+    assert compare.main([f"a={result}"]) == 0
+    assert "| a |" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.json", "inputs"]
+    assert compare.main([f"a={result}", "--output", "out/t.md"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["t.json", "t.md", "t.png"]
+    with pytest.raises(SystemExit):
+        compare.main([f"a={result}", "--plot", "k.png"])
+
+
 def test_cut_responses_and_the_precision_of_early_answers() -> None:
     """`cut_rate`: share stopped at max_tokens; `intermediate_precision`: of the answers shown
     before the final one, the share equal to some intermediate truth."""

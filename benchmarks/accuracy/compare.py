@@ -10,7 +10,9 @@ out-of-domain), their unweighted average over datasets as the paper's "Avg.", an
 rate. Where a result holds its judged responses (every `benchmarks.accuracy` JSON does), each
 cell carries its 95% percentile-bootstrap interval, `0.330 [0.24, 0.42]`; the Avg. interval
 resamples within each dataset. The paper's own rows (`benchmarks.accuracy.paper`) follow for
-reference. Also writes the same numbers as JSON next to the markdown.
+reference. Without `--output` it only prints; with it, it writes the markdown, the same
+numbers as JSON next to it, and the K&K difficulty plot (`--plot`, by default the markdown's
+name with `.png`). Nothing is written by default, so a quick look never overwrites a result.
 
 `--baseline NAME` adds the paired comparison that decides whether training moved accuracy:
 every other model's Pass@1 minus NAME's on the same items (matched by item id), with the
@@ -261,8 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("results", nargs="+", metavar="NAME=RESULT.json")
-    parser.add_argument("--output", default="results/table2.md")
-    parser.add_argument("--plot", default="results/kk-difficulty.png")
+    parser.add_argument(
+        "--output", metavar="FILE.md", help="write the tables here, and their JSON beside them"
+    )
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="the K&K difficulty plot (default: --output's .png)"
+    )
     parser.add_argument(
         "--baseline",
         metavar="NAME",
@@ -290,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(f"Reference, {paper.SOURCE} (Pass@1 / TTFT):\n\n" + paper.markdown())
     text = "\n\n".join(sections)
     print(text)
+    if args.output is None:
+        if args.plot is not None:
+            parser.error("--plot needs --output (the plot goes with the written tables)")
+        print("nothing written: --output FILE.md writes the tables, JSON and plot", file=sys.stderr)
+        return 0
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
@@ -305,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "\n"
     )
-    png = plot(Path(args.plot), levels)
+    png = plot(Path(args.plot) if args.plot else out.with_suffix(".png"), levels)
     print(f"wrote {out}, {out.with_suffix('.json')} and {png}", file=sys.stderr)
     return 0
 
