@@ -12,7 +12,6 @@ from modelprep.adapters import (
     DEFAULT_ADAPTER_NAME,
     DEFAULT_TWIN_ADAPTER_NAME,
     THINK_ANSWER_ADAPTER_NAME,
-    TWIN_INTERLEAVED_ADAPTER_NAME,
     adapter_style,
     shipped_adapter_dir,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "DEFAULT_ADAPTER_NAME",
     "DEFAULT_TWIN_ADAPTER_NAME",
     "THINK_ANSWER_ADAPTER_NAME",
-    "TWIN_INTERLEAVED_ADAPTER_NAME",
     "ModelUnavailableError",
     "adapter_style",
     "base_model_dir",

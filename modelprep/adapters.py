@@ -10,11 +10,9 @@ from pathlib import Path
 
 DEFAULT_ADAPTER_NAME = "smollm2-135m-interleaved-arith"
 THINK_ANSWER_ADAPTER_NAME = "smollm2-135m-think-answer"
-# A think-answer twin: the same stages, traces, configs and seeds with every answer at the end,
-# and the interleaved model it mirrors stage for stage (the default before its arithmetic
-# stage; the twin's own arithmetic stage is the next to train).
-DEFAULT_TWIN_ADAPTER_NAME = "smollm2-135m-think-answer-rft"
-TWIN_INTERLEAVED_ADAPTER_NAME = "smollm2-135m-interleaved-rft"
+# The default's think-answer twin: the same stages, traces, configs and seeds with every answer
+# at the end, so the two compare equal models.
+DEFAULT_TWIN_ADAPTER_NAME = "smollm2-135m-think-answer-arith"
 
 _ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
 

@@ -9,8 +9,10 @@
 #              -> runs/twin-early/adapter
 #   RFT        rft-early.yaml              one round of rejection-sampling fine-tuning
 #              -> runs/twin-rft/adapter, evaluated like the default (scripts/evaluate.sh twin early)
-#   arithmetic sft-arith-2.yaml            the arithmetic stage with replay, from the shipped twin
-#              -> runs/twin-arith-2/adapter (scripts/evaluate.sh twin-arith-2 early)
+#   arithmetic sft-arith-2.yaml            the arithmetic stage with replay, from the shipped copy
+#              of the twin's RFT round (modelprep/adapters/smollm2-135m-think-answer-rft)
+#              -> runs/twin-arith-2/adapter (scripts/evaluate.sh twin-arith-2 early), shipped
+#              as modelprep/adapters/smollm2-135m-think-answer-arith, the default's twin
 #
 #   scripts/train_twin.sh      # as long as scripts/train_default.sh: about 7 hours of 2 CPU cores
 #
