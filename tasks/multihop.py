@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tasks.example import Example, content_id
+from tasks.multihop_relations import BANK, BANK_NO_FOLLOW, BANK_REFERENTS
 from tasks.splits import Candidate, draw_distinct
 
 MIN_HOPS, MAX_HOPS = 2, 4
@@ -122,6 +123,8 @@ _PROFESSIONS = (
     "merchant",
 )
 _LANGUAGES = ("Veshan", "Oldric", "Talmese", "Corvic", "Elunian")
+_TEAM_KINDS = ("Rovers", "United", "Athletic", "Wanderers", "Rangers")
+_BUILDING_KINDS = ("Hall", "Tower", "House", "Library", "Pavilion")
 
 
 class _Names:
@@ -155,6 +158,11 @@ class _Names:
             "work": lambda: f"The {rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}",
             "org": lambda: f"{self._word(2)} {rng.choice(_ORG_KINDS)}",
             "university": lambda: f"{self._word(2)} {rng.choice(_UNI_KINDS)}",
+            # The kinds only the wider relation bank uses (tasks.multihop_relations).
+            "team": lambda: f"{self._word(2)} {rng.choice(_TEAM_KINDS)}",
+            "band": lambda: f"The {rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}s",
+            "building": lambda: f"{self._word(2)} {rng.choice(_BUILDING_KINDS)}",
+            "pet": lambda: self._word(rng.randint(1, 2)),
         }
         return self._unique(makers[kind])
 
@@ -268,10 +276,21 @@ RELATIONS: tuple[Relation, ...] = (
     ),
 )
 
+# The wider bank, for training only (`relations="wide"`); its first noun phrase, question and
+# fact are the canonical ones, as RELATIONS' are.
+BANK_RELATIONS: tuple[Relation, ...] = tuple(
+    Relation(name, subj, obj, nps[0], qs[0], facts[0])
+    for name, (subj, obj, nps, qs, _, facts) in BANK.items()
+)
+RELATION_SETS: dict[str, tuple[Relation, ...]] = {
+    "core": RELATIONS,
+    "wide": RELATIONS + BANK_RELATIONS,
+}
+
 # Pairs whose second hop is already implied by the first, so a fresh entity would contradict
 # the world: A's spouse's spouse is A; the capital of X lies in X.
-_NO_FOLLOW: frozenset[tuple[str, str]] = frozenset(
-    {("spouse_of", "spouse_of"), ("capital_of", "located_in")}
+_NO_FOLLOW: frozenset[tuple[str, str]] = (
+    frozenset({("spouse_of", "spouse_of"), ("capital_of", "located_in")}) | BANK_NO_FOLLOW
 )
 
 
@@ -599,6 +618,12 @@ WORDINGS: dict[str, dict[str, Wording]] = {
     },
 }
 
+# The bank's one pool of wordings, whatever the phrasing asked for: these relations are never
+# evaluated, so they have no held-out wording to keep apart.
+BANK_WORDINGS: dict[str, Wording] = {
+    name: Wording(nps, qs, ind, facts) for name, (_, _, nps, qs, ind, facts) in BANK.items()
+}
+
 # "{outer} has a mayor. Where was that person born?": the role the second-last hop names.
 _ROLES: dict[str, str] = {
     "author_of": "an author",
@@ -618,6 +643,7 @@ _REFERENTS: dict[str, str] = {
     "country": "that country",
     "org": "that company",
     "university": "that university",
+    **BANK_REFERENTS,
 }
 
 # How a question composes its hops. "{inner}" is the nested noun phrase of all hops but the
@@ -656,6 +682,10 @@ def _template_table() -> dict[str, str]:
             for part in ("noun_phrases", "questions", "indirect", "facts"):
                 for i, text in enumerate(getattr(wording, part)):
                     table[f"{pool}/{rel}/{part}/{i}"] = text
+    for rel, wording in BANK_WORDINGS.items():
+        for part in ("noun_phrases", "questions", "indirect", "facts"):
+            for i, text in enumerate(getattr(wording, part)):
+                table[f"bank/{rel}/{part}/{i}"] = text
     return table
 
 
@@ -667,11 +697,11 @@ def _pick(
     rng: random.Random, pool: str, rel: Relation, part: str, simple: bool = True
 ) -> tuple[str, str]:
     """(id, template) for one hop; a possessive template only about a `simple` subject."""
-    options = [
-        (i, t)
-        for i, t in enumerate(getattr(WORDINGS[rel.name][pool], part))
-        if simple or "{x}'s" not in t
-    ]
+    if rel.name in BANK_WORDINGS:
+        pool, wording = "bank", BANK_WORDINGS[rel.name]
+    else:
+        wording = WORDINGS[rel.name][pool]
+    options = [(i, t) for i, t in enumerate(getattr(wording, part)) if simple or "{x}'s" not in t]
     i, text = rng.choice(options)
     return f"{pool}/{rel.name}/{part}/{i}", text
 
@@ -751,6 +781,14 @@ def _filler(kind: str, name: str, rng: random.Random) -> str:
         return f"It first appeared in {rng.randint(1850, 2020)}."
     if kind == "org":
         return f"It was established in {rng.randint(1850, 2020)}."
+    if kind == "team":
+        return f"It was formed in {rng.randint(1870, 2020)}."
+    if kind == "band":
+        return f"It released its first record in {rng.randint(1960, 2023)}."
+    if kind == "building":
+        return f"It was completed in {rng.randint(1700, 2020)}."
+    if kind == "pet":
+        return f"It is {rng.randint(2, 14)} years old."
     return f"It has about {rng.randint(2, 60) * 1000:,} students."
 
 
@@ -764,17 +802,35 @@ def _paragraph(kind: str, name: str, fact: str, rng: random.Random) -> str:
     return f"{name}: {' '.join(sentences)}"
 
 
-def _random_chain(rng: random.Random, hops: int) -> list[Relation]:
-    chain = [rng.choice(RELATIONS)]
+def _random_chain(
+    rng: random.Random, hops: int, relations: tuple[Relation, ...] = RELATIONS
+) -> list[Relation]:
+    # A hop that must be followed by another needs an object something can be asked about (a
+    # pet ends a chain); every core kind has one, so the core draws are unchanged by the rule.
+    continued = {r.subject for r in relations}
+
+    def usable(r: Relation, more: bool) -> bool:
+        return not more or r.object in continued
+
+    chain = [rng.choice([r for r in relations if usable(r, hops > 1)])]
     while len(chain) < hops:
         prev = chain[-1]
+        more = len(chain) + 1 < hops
         options = [
             r
-            for r in RELATIONS
-            if r.subject == prev.object and (prev.name, r.name) not in _NO_FOLLOW
+            for r in relations
+            if r.subject == prev.object
+            and (prev.name, r.name) not in _NO_FOLLOW
+            and usable(r, more)
         ]
         chain.append(rng.choice(options))
     return chain
+
+
+def _check_relations(relations: str) -> str:
+    if relations not in RELATION_SETS:
+        raise ValueError(f"relations must be one of {tuple(RELATION_SETS)}, got {relations!r}")
+    return relations
 
 
 def _check_phrasing(phrasing: str) -> str:
@@ -784,15 +840,21 @@ def _check_phrasing(phrasing: str) -> str:
 
 
 def random_example(
-    rng: random.Random, hops: int, split: str, distractors: int = 3, phrasing: str = "seen"
+    rng: random.Random,
+    hops: int,
+    split: str,
+    distractors: int = 3,
+    phrasing: str = "seen",
+    relations: str = "core",
 ) -> Example:
     """One example; `rng` draws the logical item (world, chain, context) exactly as it would in
     any phrasing, and the wording comes from a stream seeded by the item's canonical key."""
     _check_phrasing(phrasing)
+    _check_relations(relations)
     if not MIN_HOPS <= hops <= MAX_HOPS:
         raise ValueError(f"hops must be in [{MIN_HOPS}, {MAX_HOPS}], got {hops}")
     names = _Names(rng)
-    chain = _random_chain(rng, hops)
+    chain = _random_chain(rng, hops, RELATION_SETS[relations])
     entities = [names.make(chain[0].subject)] + [names.make(r.object) for r in chain]
     start = _display(chain[0].subject, entities[0])
     key = _canonical_question(chain, start)
@@ -868,6 +930,7 @@ def generate(
     hops: int | tuple[int, ...] | list[int] = (2, 3, 4),
     distractors: int = 3,
     phrasing: str = "seen",
+    relations: str = "core",
 ) -> list[Example]:
     """`n` distinct questions of `split`; hop counts cycle through `hops`.
 
@@ -876,11 +939,15 @@ def generate(
     example: every wording training may see). It changes only the wording: the same seed gives
     the same logical items (chain, entities, answers) in every phrasing, and an item's split is
     decided by its canonical key (`meta["key"]`), never by its wording.
+
+    `relations`: "core" (the twelve relations every evaluation set uses) or "wide" (those and
+    the training-only bank of `tasks.multihop_relations`, over more kinds of entity).
     """
     _check_phrasing(phrasing)
+    _check_relations(relations)
 
     def draw(rng: random.Random, size: int) -> Candidate:
-        ex = random_example(rng, size, split, distractors, phrasing)
+        ex = random_example(rng, size, split, distractors, phrasing, relations)
         return ex.meta["key"], ex.meta["key"], lambda: ex
 
     return draw_distinct("multihop", n, split, seed, hops, draw)

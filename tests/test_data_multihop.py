@@ -167,3 +167,39 @@ def test_phrasing_is_deterministic_by_seed(phrasing: str) -> None:
 def test_rejects_bad_phrasing() -> None:
     with pytest.raises(ValueError, match="phrasing"):
         multihop.generate(1, phrasing="novel")
+
+
+def test_the_wider_relation_bank_is_read_like_the_core() -> None:
+    """relations="wide" adds the training-only bank (other relations, other kinds of entity):
+    the same shape, every hop stated once in context and quoted by the trace, no chain that
+    strands on a kind nothing is asked about, and every bank relation drawn."""
+    bank = {r.name for r in multihop.BANK_RELATIONS}
+    exs = multihop.generate(400, "train", seed=4, hops=(2, 3, 4), relations="wide")
+    drawn = {name for ex in exs for name in ex.meta["relations"]}
+    assert bank <= drawn and drawn & {r.name for r in multihop.RELATIONS}
+    for ex in exs:
+        assert len(ex.intermediate_answers) == len(ex.reasoning_steps) == ex.difficulty
+        assert len(set(ex.intermediate_answers)) == ex.difficulty
+        for step, fact, answer in zip(
+            ex.reasoning_steps, ex.meta["facts"], ex.intermediate_answers, strict=True
+        ):
+            assert step.startswith(f"{fact} So ") and step.endswith(f" is {answer}.")
+            assert sum(fact in paragraph for paragraph in ex.context) == 1
+        assert ex.meta["start"] in ex.question and ex.question.endswith("?")
+        ids = [i for part in ex.meta["templates"].values() for i in part]
+        assert all(i in multihop.TEMPLATES for i in ids)
+    again = multihop.generate(400, "train", seed=4, hops=(2, 3, 4), relations="wide")
+    assert [e.to_dict() for e in exs] == [e.to_dict() for e in again]
+
+
+def test_the_core_relations_and_their_items_are_unchanged_by_the_bank() -> None:
+    """The evaluation sets never see a bank relation or wording: "core" is the default, and the
+    bank's templates are none of the pools'."""
+    for phrasing in ("seen", "unseen"):
+        for ex in multihop.generate(60, "test", seed=0, hops=(2, 3), phrasing=phrasing):
+            assert not set(ex.meta["relations"]) & {r.name for r in multihop.BANK_RELATIONS}
+    bank = {t for k, t in multihop.TEMPLATES.items() if k.startswith("bank/")}
+    pools = {t for k, t in multihop.TEMPLATES.items() if not k.startswith("bank/")}
+    assert bank and not bank & pools
+    with pytest.raises(ValueError, match="relations"):
+        multihop.generate(1, relations="all")

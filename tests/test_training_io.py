@@ -106,7 +106,8 @@ def test_shipped_config_set_is_complete() -> None:
         "rft-wide",  # a second RFT round on more wordings, measured against the default
         "sft-arith",  # a first arithmetic stage after the RFT model, not kept
         "sft-arith-2",  # the arithmetic stage with replay that made the default
-        "rft-arith",  # a rejection-sampling round after the arithmetic stage
+        "rft-arith",  # a rejection-sampling round after the arithmetic stage, not kept
+        "sft-relations",  # multi-hop on the wider relation bank, after the default
         "sft-gpu",  # the default in one stage on one GPU, within a time budget
         "smoke-rl-cuda",  # a first run on one GPU, from the base model
     }
