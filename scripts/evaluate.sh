@@ -14,7 +14,9 @@
 #                                          # typed as questions, everyday prompts (agreement
 #                                          # with the base model), 1024 tokens
 #                                          # -> results/accuracy/MODEL-early.json and
-#                                          # MODEL-early-unseen.json (held-out phrasing);
+#                                          # MODEL-early-unseen.json (held-out phrasing),
+#                                          # MODEL-early-novel.json (multi-hop written by
+#                                          # hand on relations no generator makes);
 #                                          # `twin`: runs/twin-rft/adapter, the think-answer
 #                                          # twin (scripts/train_twin.sh), on the same sets;
 #                                          # `twin-arith-2`: runs/twin-arith-2/adapter, its
@@ -104,6 +106,11 @@ if [[ "$set_name" == early ]]; then
   out="results/accuracy/$model-early-unseen.json"
   [[ -f "$out" ]] || "$py" -m benchmarks.accuracy --launch "$launch" --style "$style" \
     "${early_unseen[@]}" --output "$out"
+  # Multi-hop written by hand on relations no generator makes (tasks/data/multihop-novel.jsonl).
+  out="results/accuracy/$model-early-novel.json"
+  [[ -f "$out" ]] || "$py" -m benchmarks.accuracy --launch "$launch" --style "$style" \
+    --data tasks/data/multihop-novel.jsonl --max-tokens 1024 --temperature 0 --concurrency 16 \
+    --output "$out"
   exit 0
 fi
 if [[ "$set_name" != heldout ]]; then
