@@ -768,6 +768,17 @@ def _canonical_question(chain: list[Relation], start: str) -> str:
     return _capitalize(chain[-1].question.format(x=phrase))
 
 
+# Filler sentences that carry one number: (template, lowest, highest).
+_NUMBER_FILLERS: dict[str, tuple[str, int, int]] = {
+    "work": ("It first appeared in {}.", 1850, 2020),
+    "org": ("It was established in {}.", 1850, 2020),
+    "team": ("It was formed in {}.", 1870, 2020),
+    "band": ("It released its first record in {}.", 1960, 2023),
+    "building": ("It was completed in {}.", 1700, 2020),
+    "pet": ("It is {} years old.", 2, 14),
+}
+
+
 def _filler(kind: str, name: str, rng: random.Random) -> str:
     """A sentence about an entity that answers none of the questions (noise, as in MuSiQue)."""
     if kind == "person":
@@ -777,18 +788,9 @@ def _filler(kind: str, name: str, rng: random.Random) -> str:
         return f"It has a population of about {rng.randint(2, 900) * 1000:,}."
     if kind == "country":
         return f"Its official language is {rng.choice(_LANGUAGES)}."
-    if kind == "work":
-        return f"It first appeared in {rng.randint(1850, 2020)}."
-    if kind == "org":
-        return f"It was established in {rng.randint(1850, 2020)}."
-    if kind == "team":
-        return f"It was formed in {rng.randint(1870, 2020)}."
-    if kind == "band":
-        return f"It released its first record in {rng.randint(1960, 2023)}."
-    if kind == "building":
-        return f"It was completed in {rng.randint(1700, 2020)}."
-    if kind == "pet":
-        return f"It is {rng.randint(2, 14)} years old."
+    if kind in _NUMBER_FILLERS:
+        template, low, high = _NUMBER_FILLERS[kind]
+        return template.format(rng.randint(low, high))
     return f"It has about {rng.randint(2, 60) * 1000:,} students."
 
 
