@@ -674,18 +674,16 @@ FRAMES: dict[str, dict[str, str]] = {
 
 def _template_table() -> dict[str, str]:
     table: dict[str, str] = {}
+    wordings: list[tuple[str, Wording]] = []
     for pool in ALL_POOLS:
         for name, text in FRAMES[pool].items():
             table[f"{pool}/frame/{name}"] = text
-        for rel, pools in WORDINGS.items():
-            wording = pools[pool]
-            for part in ("noun_phrases", "questions", "indirect", "facts"):
-                for i, text in enumerate(getattr(wording, part)):
-                    table[f"{pool}/{rel}/{part}/{i}"] = text
-    for rel, wording in BANK_WORDINGS.items():
+        wordings += [(f"{pool}/{rel}", pools[pool]) for rel, pools in WORDINGS.items()]
+    wordings += [(f"bank/{rel}", wording) for rel, wording in BANK_WORDINGS.items()]
+    for prefix, wording in wordings:
         for part in ("noun_phrases", "questions", "indirect", "facts"):
             for i, text in enumerate(getattr(wording, part)):
-                table[f"bank/{rel}/{part}/{i}"] = text
+                table[f"{prefix}/{part}/{i}"] = text
     return table
 
 
