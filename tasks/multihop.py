@@ -295,6 +295,11 @@ _NO_FOLLOW: frozenset[tuple[str, str]] = (
 
 
 PHRASINGS: tuple[str, ...] = ("seen", "unseen", "any", "extra", "wide")
+# How a trace restates each hop: "nested" builds the whole chain's phrase from the canonical
+# relation names ("So the birthplace of the mayor of Drothburg is ..."); "local" names only the
+# hop just taken, about the entity in hand, in the question's own wording ("So the mayor of
+# Drothburg is ...").
+TRACES: tuple[str, ...] = ("nested", "local")
 # "any" draws an item's pool from these two; "wide" from the two training may see.
 POOLS: tuple[str, ...] = ("seen", "unseen")
 TRAINING_POOLS: tuple[str, ...] = ("seen", "extra")
@@ -833,6 +838,36 @@ def _check_relations(relations: str) -> str:
     return relations
 
 
+def _check_trace(trace: str) -> str:
+    if trace not in TRACES:
+        raise ValueError(f"trace must be one of {TRACES}, got {trace!r}")
+    return trace
+
+
+def _local_phrases(
+    key: str, pool: str, chain: list[Relation], entities: list[str], question_ids: list[str]
+) -> list[str]:
+    """Each hop as a noun phrase about its own subject ("the mayor of Drothburg"), worded as
+    the question words that relation where it does so with a noun phrase, so a trace learns to
+    copy the question's relation rather than to name one of its own. A hop the question words
+    otherwise (the last, asked as a question; the one a "has" frame names by its role) gets one
+    of the pool's noun phrases, from a stream of its own so the item's other draws stay put."""
+    # `_compose` lists the frame, then one template per hop in chain order, except the hop a
+    # "has" frame names by its role, which has none.
+    per_hop: list[str | None] = list(question_ids[1:])
+    if len(per_hop) < len(chain):
+        per_hop.insert(len(chain) - 2, None)
+    own = random.Random(f"multihop-local/{key}")
+    phrases = []
+    for rel, subject, tid in zip(chain, entities[:-1], per_hop, strict=True):
+        if tid is not None and "/noun_phrases/" in tid:
+            template = TEMPLATES[tid]
+        else:
+            template = _pick(own, pool, rel, "noun_phrases", rel.subject != "work")[1]
+        phrases.append(template.format(x=_display(rel.subject, subject)))
+    return phrases
+
+
 def _check_phrasing(phrasing: str) -> str:
     if phrasing not in PHRASINGS:
         raise ValueError(f"phrasing must be one of {PHRASINGS}, got {phrasing!r}")
@@ -846,11 +881,14 @@ def random_example(
     distractors: int = 3,
     phrasing: str = "seen",
     relations: str = "core",
+    trace: str = "nested",
 ) -> Example:
     """One example; `rng` draws the logical item (world, chain, context) exactly as it would in
-    any phrasing, and the wording comes from a stream seeded by the item's canonical key."""
+    any phrasing, and the wording comes from a stream seeded by the item's canonical key. The
+    `trace` changes only the reasoning steps."""
     _check_phrasing(phrasing)
     _check_relations(relations)
+    _check_trace(trace)
     if not MIN_HOPS <= hops <= MAX_HOPS:
         raise ValueError(f"hops must be in [{MIN_HOPS}, {MAX_HOPS}], got {hops}")
     names = _Names(rng)
@@ -881,6 +919,12 @@ def random_example(
         phrase = rel.noun_phrase.format(x=phrase)
         steps.append(f"{fact} So {phrase} is {obj}.")
     question, question_ids = _compose(style, pool, chain, start, chain[0].subject)
+    if trace == "local":
+        phrases = _local_phrases(key, pool, chain, entities, question_ids)
+        steps = [
+            f"{fact} So {hop} is {obj}."
+            for fact, hop, obj in zip(facts, phrases, entities[1:], strict=True)
+        ]
 
     # Distractors: the chain's relations again, about other (made-up) entities.
     distractor_ids: list[str] = []
@@ -931,6 +975,7 @@ def generate(
     distractors: int = 3,
     phrasing: str = "seen",
     relations: str = "core",
+    trace: str = "nested",
 ) -> list[Example]:
     """`n` distinct questions of `split`; hop counts cycle through `hops`.
 
@@ -942,12 +987,16 @@ def generate(
 
     `relations`: "core" (the twelve relations every evaluation set uses) or "wide" (those and
     the training-only bank of `tasks.multihop_relations`, over more kinds of entity).
+
+    `trace`: how the reasoning steps restate each hop (`TRACES`); the questions, contexts and
+    answers are the same in both.
     """
     _check_phrasing(phrasing)
     _check_relations(relations)
+    _check_trace(trace)
 
     def draw(rng: random.Random, size: int) -> Candidate:
-        ex = random_example(rng, size, split, distractors, phrasing, relations)
+        ex = random_example(rng, size, split, distractors, phrasing, relations, trace)
         return ex.meta["key"], ex.meta["key"], lambda: ex
 
     return draw_distinct("multihop", n, split, seed, hops, draw)

@@ -203,3 +203,38 @@ def test_the_core_relations_and_their_items_are_unchanged_by_the_bank() -> None:
     assert bank and not bank & pools
     with pytest.raises(ValueError, match="relations"):
         multihop.generate(1, relations="all")
+
+
+@pytest.mark.parametrize(("phrasing", "relations"), [("wide", "wide"), ("unseen", "core")])
+def test_local_traces_restate_each_hop_about_its_own_subject(phrasing: str, relations: str) -> None:
+    """trace="local" changes only the steps: each quotes its fact, then names the hop about the
+    entity in hand (never an earlier one), in the question's own noun phrase where the question
+    has one for that hop."""
+    nested = multihop.generate(200, "train", seed=5, phrasing=phrasing, relations=relations)
+    local = multihop.generate(
+        200, "train", seed=5, phrasing=phrasing, relations=relations, trace="local"
+    )
+    assert [e.to_dict() | {"reasoning_steps": None} for e in nested] == [
+        e.to_dict() | {"reasoning_steps": None} for e in local
+    ]
+    copied = 0
+    for ex in local:
+        subjects = [ex.meta["start"], *ex.intermediate_answers[:-1]]
+        for i, (step, fact, answer) in enumerate(
+            zip(ex.reasoning_steps, ex.meta["facts"], ex.intermediate_answers, strict=True)
+        ):
+            assert step.startswith(f"{fact} So ") and step.endswith(f" is {answer}.")
+            hop = step[len(fact) + len(" So ") : -len(f" is {answer}.")]
+            assert subjects[i] in hop and not any(s in hop for s in subjects[:i])
+            shown = f"'{subjects[i]}'" if f"'{subjects[i]}'" in hop else subjects[i]
+            template = hop.replace(shown, "{x}", 1)
+            relation = ex.meta["relations"][i]
+            ids = {t for t, text in multihop.TEMPLATES.items() if text == template}
+            assert any(f"/{relation}/noun_phrases/" in t for t in ids), (hop, relation)
+            copied += bool(ids & set(ex.meta["templates"]["question"]))
+    assert copied > 0.7 * sum(ex.difficulty for ex in local)
+
+
+def test_rejects_bad_trace() -> None:
+    with pytest.raises(ValueError, match="trace"):
+        multihop.generate(1, trace="canonical")
