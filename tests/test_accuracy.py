@@ -238,6 +238,7 @@ def test_cut_responses_and_the_precision_of_early_answers() -> None:
     body = ours([(right, 1, 5), (wrong, 6, 9), (KK.final_answer, 10, 20)], True, 30)
     whole = judge(KK, response_view(body))
     assert (whole.intermediate_given, whole.intermediate_given_correct) == (2, 1)
+    assert whole.to_dict()["answers"] == [right, wrong, KK.final_answer]
     assert not whole.cut
     body = ours([(right, 1, 5)], False, 768)
     body["choices"][0]["finish_reason"] = "length"

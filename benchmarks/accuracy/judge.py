@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from parsing import parse
@@ -37,6 +37,9 @@ class Judged:
     # (the precision of what the user is shown early, beside `intermediate_matched`'s recall).
     intermediate_given: int = 0
     intermediate_given_correct: int = 0
+    # Every answer the response gave, in order, so a result can be judged again later (the
+    # everyday set's verdict reads the first answer, which `final_answer` alone loses).
+    answers: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +133,7 @@ def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> 
         cut=bool(view.get("cut", False)),
         intermediate_given=len(early),
         intermediate_given_correct=early_correct,
+        answers=list(answers),
     )
 
 
