@@ -247,3 +247,20 @@ def test_cut_responses_and_the_precision_of_early_answers() -> None:
     summary = report.aggregate([whole, cut])
     assert summary["cut_rate"] == 0.5
     assert summary["intermediate_precision"] == 0.5
+
+
+def test_everyday_answers_are_checked_for_their_fact_where_one_exists() -> None:
+    """`facts_right`: of the everyday prompts with one checkable fact, the share whose first
+    answer states it; other items and prompts leave it out."""
+    capital, haiku = (
+        next(e for e in generate("everyday", 59, split="test") if e.meta["category"] == c)
+        for c in ("capital", "poem")
+    )
+    country = capital.question.rstrip("?.").rsplit(" of ", 1)[1]
+    wrong = judge(capital, response_view(ours([(f"{country} is its own capital", 1, 5)], True, 9)))
+    poem = judge(haiku, response_view(ours([("Waves on the shore", 1, 5)], True, 9)))
+    assert wrong.fact_right is False and poem.fact_right is None
+    assert judge(KK, response_view(ours([(KK.final_answer, 1, 5)], True, 9))).fact_right is None
+    summary = report.summarize([wrong, poem])
+    assert summary["by_dataset"]["everyday"]["facts_right"] == 0.0
+    assert summary["by_dataset"]["everyday"]["n"] == 2

@@ -9,6 +9,7 @@ import pytest
 
 from tasks import read_jsonl
 from tasks.everyday import agreement, clean_answer, distilled_example, prompts
+from tasks.everyday_facts import fact_answers, states_fact
 from tasks.prompts import target, user_prompt
 from training.examples import load_examples
 
@@ -78,3 +79,43 @@ def test_everyday_is_a_dataset_judged_by_agreement_with_the_base_model() -> None
     assert judge_response([ex.final_answer], False, ex) == "no_format"
     with pytest.raises(ValueError, match="only"):
         generate("everyday", 10_000, split="test")
+
+
+def test_every_prompt_of_a_checkable_kind_has_its_fact() -> None:
+    """Capitals, languages, legs, opposites, colours and translations all carry a fact; kinds
+    without a single right answer carry none."""
+    checked = {"capital", "language", "legs", "opposite", "colour", "translate"}
+    for category, prompt, _ in prompts():
+        if category in checked:
+            assert fact_answers(prompt), prompt
+        elif category != "plain":
+            assert fact_answers(prompt) is None, prompt
+    assert sum(fact_answers(p) is not None for c, p, _ in prompts() if c == "plain") >= 15
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "verdict"),
+    [
+        ("The capital of Mexico is Mexico City.", "What is the capital of Mexico?", True),
+        ("El Diablo, the capital of Mexico.", "What is the capital of Mexico?", False),
+        ("A snake has no legs.", "How many legs does a snake have?", True),
+        ("A shark has 32 legs.", "How many legs has a shark got?", False),
+        ("A spider has eight legs.", "How many legs does a spider have?", True),
+        ("The opposite of hot is cold.", "What's the antonym of hot?", True),
+        ('In Spanish, "water" is "agua".', "How do you say 'water' in Spanish?", True),
+        ("Buenos días!", "How do you say 'good morning' in Spanish?", True),
+        ("Leonardo da Vinci painted it.", "Who painted the Mona Lisa?", True),
+        ("Santiagoville.", "Which city is the capital of Chile?", False),
+        ("Anything at all.", "Write a haiku about the sea.", None),
+    ],
+)
+def test_a_first_answer_states_the_fact_as_whole_words(
+    answer: str, question: str, verdict: bool | None
+) -> None:
+    assert states_fact([answer, "Paris"], question) is verdict
+    if verdict is not None:
+        assert states_fact([], question) is False
+
+
+def test_only_the_first_answer_counts() -> None:
+    assert states_fact(["Lyon", "Paris"], "What is the capital of France?") is False

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from parsing import parse
+from tasks.everyday_facts import states_fact
 from tasks.example import Example
 from tasks.judging import intermediate_equal, judge_response, match_steps
 
@@ -40,6 +41,9 @@ class Judged:
     # Every answer the response gave, in order, so a result can be judged again later (the
     # everyday set's verdict reads the first answer, which `final_answer` alone loses).
     answers: list[str] = field(default_factory=list)
+    # An everyday prompt with one checkable fact: whether the first answer states it
+    # (`tasks.everyday_facts`); None for every other item.
+    fact_right: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,6 +138,7 @@ def judge(ex: Example, view: dict[str, Any], latency_s: float | None = None) -> 
         intermediate_given=len(early),
         intermediate_given_correct=early_correct,
         answers=list(answers),
+        fact_right=states_fact(answers, ex.question) if ex.dataset == "everyday" else None,
     )
 
 

@@ -23,6 +23,7 @@ COLUMNS = (
     "median_normalized_ttft",
     "median_ttfa_ms",
     "completion_tokens",
+    "facts_right",
 )
 
 
@@ -51,6 +52,8 @@ def aggregate(rows: Sequence[Judged]) -> dict[str, Any]:
         "median_normalized_ttft": statistics.median(ttfts) if ttfts else None,
         "median_ttfa_ms": statistics.median(ttfas) if ttfas else None,
         "completion_tokens": _mean([float(t) for t in tokens]),
+        # Everyday prompts with one checkable fact: the share whose first answer states it.
+        "facts_right": _mean([float(r.fact_right) for r in ok if r.fact_right is not None]),
     }
 
 
