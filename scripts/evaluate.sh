@@ -26,10 +26,10 @@
 #                                          # sampling round after the arithmetic stage;
 #                                          # `relations`: runs/sft-relations/adapter, multi-hop
 #                                          # on the wider relation bank after the default;
-                                         # `local-hops`: runs/sft-local-hops/adapter, the
-                                         # same with traces that restate each hop locally
-                                         # (`twin-local-hops`: runs/twin-local-hops/adapter,
-                                         # the twin's);
+#                                          # `local-hops`: runs/sft-local-hops/adapter, the
+#                                          # same with traces that restate each hop locally
+#                                          # (`twin-local-hops`: runs/twin-local-hops/adapter,
+#                                          # the twin's);
 #                                          # `arith`, `arith-2`: runs/sft-arith{,-2}/adapter,
 #                                          # the arithmetic stages after the RFT model
 #                                          # (arith-2 is the default);
