@@ -27,9 +27,7 @@
 #                                          # `relations`: runs/sft-relations/adapter, multi-hop
 #                                          # on the wider relation bank after the default;
 #                                          # `local-hops`: runs/sft-local-hops/adapter, the
-#                                          # same with traces that restate each hop locally
-#                                          # (`twin-local-hops`: runs/twin-local-hops/adapter,
-#                                          # the twin's);
+#                                          # same with traces that restate each hop locally;
 #                                          # `arith`, `arith-2`: runs/sft-arith{,-2}/adapter,
 #                                          # the arithmetic stages after the RFT model
 #                                          # (arith-2 is the default);
@@ -78,10 +76,9 @@ case "$model" in
   twin-rft-arith) server=(--adapter runs/twin-rft-arith/adapter) style=think_answer ;;
   relations) server=(--adapter runs/sft-relations/adapter) style=interleaved ;;
   local-hops) server=(--adapter runs/sft-local-hops/adapter) style=interleaved ;;
-  twin-local-hops) server=(--adapter runs/twin-local-hops/adapter) style=think_answer ;;
   gpu) server=(--adapter runs/sft-gpu/adapter) style=interleaved ;;
   gpu-twin) server=(--adapter runs/sft-gpu-twin/adapter) style=think_answer ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early|arith|arith-2|twin|twin-arith-2|rft-arith|twin-rft-arith|relations|local-hops|twin-local-hops|gpu|gpu-twin [heldout|paper|paper-rerun|early]" >&2
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early|arith|arith-2|twin|twin-arith-2|rft-arith|twin-rft-arith|relations|local-hops|gpu|gpu-twin [heldout|paper|paper-rerun|early]" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"
