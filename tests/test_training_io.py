@@ -109,6 +109,7 @@ def test_shipped_config_set_is_complete() -> None:
         "rft-arith",  # a rejection-sampling round after the arithmetic stage, not kept
         "sft-relations",  # multi-hop on the wider relation bank, after the default
         "sft-local-hops",  # the same stage with traces that restate each hop locally
+        "rft-relations",  # a rejection-sampling round on the relation bank, own answers only
         "sft-gpu",  # the default in one stage on one GPU, within a time budget
         "smoke-rl-cuda",  # a first run on one GPU, from the base model
     }
