@@ -28,6 +28,8 @@
 #                                          # on the wider relation bank after the default;
 #                                          # `local-hops`: runs/sft-local-hops/adapter, the
 #                                          # same with traces that restate each hop locally;
+#                                          # `rft-relations`: runs/rft-relations/adapter, a
+#                                          # rejection-sampling round on the relation bank;
 #                                          # `arith`, `arith-2`: runs/sft-arith{,-2}/adapter,
 #                                          # the arithmetic stages after the RFT model
 #                                          # (arith-2 is the default);
@@ -76,9 +78,10 @@ case "$model" in
   twin-rft-arith) server=(--adapter runs/twin-rft-arith/adapter) style=think_answer ;;
   relations) server=(--adapter runs/sft-relations/adapter) style=interleaved ;;
   local-hops) server=(--adapter runs/sft-local-hops/adapter) style=interleaved ;;
+  rft-relations) server=(--adapter runs/rft-relations/adapter) style=interleaved ;;
   gpu) server=(--adapter runs/sft-gpu/adapter) style=interleaved ;;
   gpu-twin) server=(--adapter runs/sft-gpu-twin/adapter) style=think_answer ;;
-  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early|arith|arith-2|twin|twin-arith-2|rft-arith|twin-rft-arith|relations|local-hops|gpu|gpu-twin [heldout|paper|paper-rerun|early]" >&2
+  *) echo "usage: scripts/evaluate.sh base|base-think-answer|interleaved-ir|interleaved|think-answer|sft-{interleaved,think-answer}|estimator-{gae,grpo,reinforce_plus_plus}|tables|tables-2|tables-3|tables-4|default|early|rft-early|arith|arith-2|twin|twin-arith-2|rft-arith|twin-rft-arith|relations|local-hops|rft-relations|gpu|gpu-twin [heldout|paper|paper-rerun|early]" >&2
      exit 2 ;;
 esac
 "$repo/scripts/setup.sh"
